@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: Apache-2.0
+// config.yaml: upstream keys (grpc_server.*, common.*) plus optional Mapperkit keys (runtime.*).
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
+import { z } from 'zod';
+import { MapperError } from './errors.js';
+
+const port = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const s = String(v).trim();
+  if (s === '') return 7777;
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    ctx.addIssue({ code: 'custom', message: `"${s}" is not a TCP port (0-65535)` });
+    return z.NEVER;
+  }
+  return n;
+});
+
+const ms = (def: number) => z.coerce.number().int().positive().default(def);
+
+/** Schema of config.yaml. Unknown keys are reported as warnings, not errors (upstream ignores them). */
+export const mapperConfigSchema = z.object({
+  grpc_server: z.object({
+    /** The mapper's own DMI socket (edgecore dials it). */
+    socket_path: z.string().min(1),
+  }),
+  common: z.object({
+    name: z.string().min(1),
+    version: z.coerce.string().default('v1.0.0'),
+    api_version: z.coerce.string().default('v1.0.0'),
+    protocol: z.string().min(1),
+    /** Unused upstream; kept for compatibility. */
+    address: z.coerce.string().default('127.0.0.1'),
+    /** edgecore's DMI socket; a directory means `<dir>/dmi.sock` (edgecore ≥ v1.23). */
+    edgecore_sock: z.string().min(1).default('/etc/kubeedge/dmi.sock'),
+    http_port: port.default(7777),
+  }),
+  runtime: z
+    .object({
+      /** Twin/state reports per second to edgecore (edgecore's server limiter: 1/s). */
+      report_rate: z.coerce.number().positive().default(1),
+      /** Burst of the report limiter (edgecore's server limiter: 100). */
+      report_burst: z.coerce.number().int().positive().default(100),
+      /** Timeout of one driver read() call. */
+      read_timeout_ms: ms(5000),
+      /** Timeout of one driver write() call. */
+      write_timeout_ms: ms(5000),
+      /** Timeout of one driver connect() call. */
+      connect_timeout_ms: ms(10000),
+      /** How often a connected client's state() is polled. */
+      state_check_ms: ms(5000),
+      /** First reconnect delay; doubles up to backoff_max_ms, with jitter. */
+      backoff_initial_ms: ms(500),
+      backoff_max_ms: ms(30000),
+      /** Consecutive failed read ticks (every property failing) after which the client is reconnected. */
+      reconnect_after_failures: z.coerce.number().int().positive().default(3),
+      /** Deadline of one DMI call to edgecore. */
+      dmi_timeout_ms: ms(5000),
+    })
+    .prefault({}),
+});
+
+/** Validated config.yaml. */
+export type MapperConfig = z.infer<typeof mapperConfigSchema>;
+
+function knownKeys(schema: z.ZodType, prefix = ''): string[] {
+  let s: z.ZodType = schema;
+  while (s instanceof z.ZodDefault || s instanceof z.ZodOptional || s instanceof z.ZodPipe) {
+    s = s instanceof z.ZodPipe ? (s.def.in as z.ZodType) : (s.def.innerType as z.ZodType);
+  }
+  if (!(s instanceof z.ZodObject)) return [prefix];
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(s.shape)) out.push(...knownKeys(v as z.ZodType, prefix ? `${prefix}.${k}` : k));
+  return out;
+}
+const KNOWN = new Set(knownKeys(mapperConfigSchema));
+
+function unknownKeys(value: unknown, prefix = ''): string[] {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return KNOWN.has(prefix) || prefix === '' ? [] : [prefix];
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(value)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    const isSection = [...KNOWN].some((known) => known.startsWith(`${key}.`));
+    if (isSection) out.push(...unknownKeys(v, key));
+    else if (!KNOWN.has(key)) out.push(key);
+  }
+  return out;
+}
+
+/** Result of loading config.yaml. */
+export interface LoadedConfig {
+  readonly config: MapperConfig;
+  /** Keys present in the file that Mapperkit does not know (typos, legacy keys). */
+  readonly unknownKeys: readonly string[];
+}
+
+/**
+ * Parses and validates config.yaml text. Throws MapperError('InvalidConfig') naming the file,
+ * the key and the problem (e.g. `config.yaml: common.protocol: required`).
+ */
+export function parseMapperConfig(text: string, source = 'config.yaml'): LoadedConfig {
+  const doc = parseDocument(text);
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    throw new MapperError('InvalidConfig', `${source}: YAML syntax error: ${e.message}`, { key: source });
+  }
+  const raw: unknown = doc.toJS() ?? {};
+  const result = mapperConfigSchema.safeParse(raw);
+  if (!result.success) {
+    const parts = result.error.issues.map((i) => {
+      const key = i.path.map(String).join('.');
+      const missing = i.code === 'invalid_type' && (i as { input?: unknown }).input === undefined;
+      return `${key || '(root)'}: ${missing ? 'required' : i.message}`;
+    });
+    const firstKey = result.error.issues[0]?.path.map(String).join('.');
+    throw new MapperError('InvalidConfig', `${source}: ${parts.join('; ')}`, firstKey ? { key: firstKey } : {});
+  }
+  const config = result.data;
+  const sock = config.common.edgecore_sock;
+  if (existsSync(sock) && statSync(sock).isDirectory()) config.common.edgecore_sock = join(sock, 'dmi.sock');
+  return { config, unknownKeys: unknownKeys(raw) };
+}
+
+/** Reads and validates a config.yaml file; see {@link parseMapperConfig}. */
+export function loadMapperConfig(file: string): LoadedConfig {
+  const path = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new MapperError('InvalidConfig', `cannot read config file ${path}: ${(err as Error).message}`, { cause: err, key: '--config-file' });
+  }
+  return parseMapperConfig(text, path);
+}

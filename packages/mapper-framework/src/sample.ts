@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: Apache-2.0
+// Samples: what one read produces, fanned out to every consumer (twin reporter, sinks,
+// last-value cache). Consumers never read the device themselves.
+import type { PropertyType } from './dmi/model.js';
+import type { MapperError } from './errors.js';
+import type { PushMethod } from './generated/v1beta1/api.js';
+import type { PropertyValue } from './values.js';
+
+/** One value of one property, read once and shared by every consumer. */
+export interface Sample {
+  /** `namespace/name` of the device. */
+  readonly deviceId: string;
+  readonly deviceName: string;
+  readonly namespace: string;
+  readonly property: string;
+  /** Model type of the property. */
+  readonly type: PropertyType;
+  readonly value: PropertyValue;
+  /** The value as text, formatted as upstream mappers do (see `formatValue`). */
+  readonly text: string;
+  /** Source or read time, ms since epoch. */
+  readonly timestamp: number;
+  /** The property's `reportCycle` in ms (push cadence for sinks that batch by cycle). */
+  readonly reportCycle: number;
+  /** The property's push/database configuration, when the Device declares one. */
+  readonly pushMethod: PushMethod | undefined;
+}
+
+/** A read that failed, for consumers that track data quality. */
+export interface ReadFailure {
+  readonly deviceId: string;
+  readonly property: string;
+  readonly error: MapperError;
+  readonly timestamp: number;
+}
+
+/**
+ * Receives every sample the runtime produces. `accept` is called synchronously on the
+ * scheduler's path: queue the work and return; never block or await. A consumer that throws
+ * is logged and counted, and never affects other consumers or the device.
+ */
+export interface SampleConsumer {
+  /** Name used in logs and metrics. */
+  readonly name: string;
+  /** New samples, in read order. */
+  accept(samples: readonly Sample[]): void;
+  /** A read failed (optional). */
+  readFailed?(failure: ReadFailure): void;
+  /** A device was removed; drop its state (optional). */
+  deviceRemoved?(deviceId: string): void;
+  /** Flush and release resources at shutdown (optional). */
+  close?(): Promise<void>;
+}
