@@ -33,8 +33,9 @@ export type { ConfigValue, ConfigMap } from './dmi/any-codec.js';
 export { toJsonSchema, type StandardSchemaV1, type InferOutput } from './schema.js';
 export { z } from 'zod';
 
-/* ── Consuming samples (sinks) ── */
+/* ── Consuming samples (sinks) and instrumentation ── */
 export type { Sample, SampleConsumer, ReadFailure } from './sample.js';
+export type { RuntimeObserver } from './observer.js';
 
 /* ── Errors ── */
 export { MapperError, isMapperError, toMapperError, ERROR_CODES, type MapperErrorKind, type MapperErrorOptions } from './errors.js';

@@ -2,10 +2,11 @@
 import type { Logger } from 'pino';
 import yargs from 'yargs';
 import { loadMapperConfig, type MapperConfig, parseMapperConfig } from './config.js';
-import type { DriverDefinition } from './driver.js';
+import { type DiscoveredDevice, type DriverDefinition, isDiscoverable } from './driver.js';
 import { MapperError, toMapperError } from './errors.js';
 import { createLogger } from './logger.js';
 import { type DeviceView, MapperRuntime, type StatsSnapshot } from './runtime/mapper.js';
+import type { RuntimeObserver } from './observer.js';
 import type { SampleConsumer } from './sample.js';
 import type { PropertyValue } from './values.js';
 
@@ -26,6 +27,8 @@ export interface RunMapperOptions<P, V> {
   readonly logger?: Logger;
   /** Extra sample consumers (custom sinks). Each receives every sample; devices are read once. */
   readonly consumers?: readonly SampleConsumer[];
+  /** Instrumentation hooks (metrics, tracing). */
+  readonly observers?: readonly RuntimeObserver[];
   /** Install SIGTERM/SIGINT handlers that stop the mapper and exit 0. Default: true for runMapper, false for createMapper. */
   readonly handleSignals?: boolean;
 }
@@ -42,6 +45,8 @@ export interface MapperHandle {
   device(id: string): DeviceView | undefined;
   /** Writes a property value given as text (converted by the model type, range-checked). */
   writeProperty(namespace: string, name: string, property: string, value: string, signal?: AbortSignal): Promise<PropertyValue>;
+  /** Devices the driver can see (its Discoverable capability); MapperError('Unsupported') without it. */
+  discover(signal?: AbortSignal): Promise<readonly DiscoveredDevice[]>;
   /** Runtime counters and tick-lag percentiles. */
   stats(): StatsSnapshot;
   /** Clears tick-lag samples (benchmarks discard warm-up). */
@@ -81,7 +86,7 @@ export async function createMapper<P, V>(options: RunMapperOptions<P, V>): Promi
   else ({ config, unknownKeys: unknown } = loadMapperConfig(args.configFile));
   const log = options.logger ?? createLogger({ verbosity: args.v, name: config.common.name });
   for (const key of unknown) log.warn({ key }, 'unknown key in config.yaml ignored');
-  const runtime = new MapperRuntime({ driver: options.driver, config, log, consumers: options.consumers ?? [] });
+  const runtime = new MapperRuntime({ driver: options.driver, config, log, consumers: options.consumers ?? [], observers: options.observers ?? [] });
   await runtime.start();
   return {
     config,
@@ -90,6 +95,11 @@ export async function createMapper<P, V>(options: RunMapperOptions<P, V>): Promi
     devices: () => runtime.deviceViews(),
     device: (id) => runtime.deviceView(id),
     writeProperty: (ns, name, prop, value, signal) => runtime.writeProperty(ns, name, prop, value, signal),
+    discover: async (signal) => {
+      const d = options.driver as DriverDefinition<unknown, unknown>;
+      if (!isDiscoverable(d)) throw new MapperError('Unsupported', `the ${d.protocol} driver does not support discovery`);
+      return d.discover(signal ?? AbortSignal.timeout(30_000));
+    },
     stats: () => runtime.stats(),
     resetStats: () => runtime.resetLag(),
     stop: () => runtime.stop(),

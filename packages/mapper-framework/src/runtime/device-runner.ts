@@ -14,6 +14,7 @@ import {
   type Subscribable,
 } from '../driver.js';
 import { MapperError, toMapperError } from '../errors.js';
+import { notify, type RuntimeObserver } from '../observer.js';
 import type { Sample } from '../sample.js';
 import { checkRange, formatValue, parseValue, type PropertyValue } from '../values.js';
 import { Backoff, sleep, withTimeout } from './backoff.js';
@@ -87,6 +88,8 @@ export class DeviceRunner<P, V> {
   private readonly observed = new Map<string, string>();
   private currentState: DeviceState = 'unknown';
   private stateReason: string | undefined;
+  private readonly observers: readonly RuntimeObserver[];
+  private connectedOnce = false;
 
   constructor(args: {
     prepared: PreparedDevice<P, V>;
@@ -96,7 +99,9 @@ export class DeviceRunner<P, V> {
     options: RunnerOptions;
     stats: RuntimeStats;
     lag: LagRecorder;
+    observers?: readonly RuntimeObserver[];
   }) {
+    this.observers = args.observers ?? [];
     this.prepared = args.prepared;
     this.driver = args.driver;
     this.log = args.log;
@@ -188,11 +193,15 @@ export class DeviceRunner<P, V> {
     const client = this.client;
     if (!client) throw new MapperError('Unreachable', `device ${this.id} is not connected (${this.currentState})`, ctx);
     const parent = signal ? AbortSignal.any([signal, this.ctl.signal]) : this.ctl.signal;
+    const started = performance.now();
     try {
       await withTimeout((s) => client.write(p.request, value, s), this.opts.writeTimeoutMs, parent, `write ${this.id}/${property}`);
     } catch (err) {
-      throw toMapperError(err, 'DeviceError', ctx);
+      const e = toMapperError(err, 'DeviceError', ctx);
+      notify(this.observers, 'onWrite', { deviceId: this.id, property, durationMs: performance.now() - started, error: e });
+      throw e;
     }
+    notify(this.observers, 'onWrite', { deviceId: this.id, property, durationMs: performance.now() - started, error: undefined });
     return value;
   }
 
@@ -205,6 +214,7 @@ export class DeviceRunner<P, V> {
       if (state === 'ok' || state === 'online') this.log.info(fields, 'device state');
       else this.log.warn(fields, 'device state');
       this.hooks.stateChanged(this.id, state, reason);
+      notify(this.observers, 'onState', { deviceId: this.id, state, reason });
     }
   }
 
@@ -215,6 +225,8 @@ export class DeviceRunner<P, V> {
     const log = this.log;
     while (!signal.aborted) {
       let client: DeviceClient<V>;
+      const connectStarted = performance.now();
+      const reconnect = this.connectedOnce;
       try {
         client = await withTimeout(
           (s) =>
@@ -230,6 +242,7 @@ export class DeviceRunner<P, V> {
         if (signal.aborted) break;
         const e = toMapperError(err, 'Unreachable', { device: spec.id });
         this.stats.connectFailures++;
+        notify(this.observers, 'onConnect', { deviceId: spec.id, durationMs: performance.now() - connectStarted, error: e, reconnect });
         const delay = backoff.next();
         this.setState(e.kind === 'InvalidConfig' ? 'unhealthy' : 'offline', e.message);
         log.warn({ err: e.message, kind: e.kind, retryInMs: delay, attempt: backoff.attempts }, 'connect failed');
@@ -240,6 +253,8 @@ export class DeviceRunner<P, V> {
         await this.safeClose(client);
         break;
       }
+      notify(this.observers, 'onConnect', { deviceId: spec.id, durationMs: performance.now() - connectStarted, error: undefined, reconnect });
+      this.connectedOnce = true;
       this.client = client;
       // Desired values are (re)written on every connection: a device that lost power has lost them too.
       this.desiredPending = new Map(this.desired);
@@ -411,12 +426,17 @@ export class DeviceRunner<P, V> {
     this.stats.propertyReads += requests.length;
     const device = this.id;
     let results: readonly ReadResult[];
+    const started = performance.now();
+    const observe = (failed: Map<string, MapperError>): void => {
+      if (this.observers.length > 0) notify(this.observers, 'onRead', { deviceId: device, properties: requests.map((r) => r.name), failed, durationMs: performance.now() - started });
+    };
     try {
       results = await withTimeout((s) => client.read(requests, s), this.opts.readTimeoutMs, signal, `read ${device}`);
     } catch (err) {
       if (signal.aborted) return 'ok';
       const timedOut = err instanceof Error && err.name === 'TimeoutError';
       const e = toMapperError(err, timedOut ? 'Timeout' : 'Unreachable', { device });
+      observe(new Map(requests.map((r) => [r.name, e])));
       this.lastReadError = e;
       this.stats.readErrors += requests.length;
       for (const r of requests) this.hooks.readFailed(device, r.name, e.withContext({ property: r.name }));
@@ -429,12 +449,14 @@ export class DeviceRunner<P, V> {
       this.lastReadError = e;
       this.stats.readErrors += requests.length;
       for (const r of requests) this.hooks.readFailed(device, r.name, e);
+      observe(new Map(requests.map((r) => [r.name, e])));
       this.log.error({ err: e.message }, 'read failed');
       return 'failed';
     }
     const now = Date.now();
     const samples: Sample[] = [];
     let failed = 0;
+    const failures = new Map<string, MapperError>();
     const { spec } = this.prepared;
     results.forEach((res, i) => {
       const req = requests[i]!;
@@ -446,6 +468,7 @@ export class DeviceRunner<P, V> {
       if (error || !res || !res.ok) {
         failed++;
         const e = error ?? new MapperError('Internal', 'unreachable');
+        failures.set(req.name, e);
         this.lastReadError = e;
         this.hooks.readFailed(device, req.name, e);
         this.log.debug({ property: req.name, err: e.message, kind: e.kind }, 'property read failed');
@@ -466,6 +489,7 @@ export class DeviceRunner<P, V> {
       });
     });
     this.stats.readErrors += failed;
+    observe(failures);
     if (samples.length > 0) {
       this.stats.samples += samples.length;
       this.hooks.samples(samples);

@@ -11,6 +11,7 @@ import {
   type ReportDeviceStatusRequest,
 } from '../generated/v1beta1/api.js';
 import { unixTarget } from '../dmi/transport.js';
+import { notify, type RuntimeObserver } from '../observer.js';
 import { Backoff, sleep } from './backoff.js';
 import type { ReportTransport } from './reporter.js';
 
@@ -29,6 +30,7 @@ export interface EdgecoreLinkOptions {
   readonly backoffInitialMs: number;
   readonly backoffMaxMs: number;
   readonly log: Logger;
+  readonly observers?: readonly RuntimeObserver[];
 }
 
 export class EdgecoreLink implements ReportTransport {
@@ -46,11 +48,21 @@ export class EdgecoreLink implements ReportTransport {
     return { deadline: Date.now() + this.opts.timeoutMs };
   }
 
+  /** Runs one unary call with a deadline, reporting its duration and status to observers. */
+  private unary<T>(method: string, start: (cb: (err: ServiceError | null, res: T) => void) => void): Promise<T> {
+    const started = performance.now();
+    return new Promise<T>((res, rej) => {
+      start((err, out) => {
+        notify(this.opts.observers ?? [], 'onDmiCall', { method, durationMs: performance.now() - started, code: err ? (err.code ?? status.UNKNOWN) : status.OK });
+        if (err) rej(err);
+        else res(out);
+      });
+    });
+  }
+
   /** One MapperRegister(withData=true) call. */
   registerOnce(): Promise<MapperRegisterResponse> {
-    return new Promise((res, rej) => {
-      this.client.mapperRegister({ withData: true, mapper: this.opts.mapper }, new Metadata(), this.deadline(), (err, out) => (err ? rej(err) : res(out)));
-    });
+    return this.unary('MapperRegister', (cb) => this.client.mapperRegister({ withData: true, mapper: this.opts.mapper }, new Metadata(), this.deadline(), cb));
   }
 
   /**
@@ -75,15 +87,11 @@ export class EdgecoreLink implements ReportTransport {
   }
 
   reportDeviceStatus(req: ReportDeviceStatusRequest): Promise<void> {
-    return new Promise((res, rej) => {
-      this.client.reportDeviceStatus(req, new Metadata(), this.deadline(), (err) => (err ? rej(err) : res()));
-    });
+    return this.unary<unknown>('ReportDeviceStatus', (cb) => this.client.reportDeviceStatus(req, new Metadata(), this.deadline(), cb)).then(() => undefined);
   }
 
   reportDeviceStates(req: ReportDeviceStatesRequest): Promise<void> {
-    return new Promise((res, rej) => {
-      this.client.reportDeviceStates(req, new Metadata(), this.deadline(), (err) => (err ? rej(err) : res()));
-    });
+    return this.unary<unknown>('ReportDeviceStates', (cb) => this.client.reportDeviceStates(req, new Metadata(), this.deadline(), cb)).then(() => undefined);
   }
 
   /**

@@ -7,6 +7,7 @@ import { type DeviceModelSpec, type DeviceSpec, deviceFromProto, modelFromProto,
 import type { DeviceState, DriverDefinition } from '../driver.js';
 import { MapperError, toMapperError } from '../errors.js';
 import type { Device, DeviceModel, MapperRegisterResponse, Twin } from '../generated/v1beta1/api.js';
+import { notify, type RuntimeObserver } from '../observer.js';
 import type { Sample, SampleConsumer } from '../sample.js';
 import type { PropertyValue } from '../values.js';
 import { Backoff, sleep } from './backoff.js';
@@ -52,6 +53,8 @@ export interface MapperRuntimeOptions<P, V> {
   readonly log: Logger;
   /** Extra sample consumers (sinks); each gets every sample, read once. */
   readonly consumers?: readonly SampleConsumer[];
+  /** Instrumentation hooks (metrics). */
+  readonly observers?: readonly RuntimeObserver[];
 }
 
 interface Record_<P, V> {
@@ -83,6 +86,7 @@ export class MapperRuntime<P, V> implements DeviceService {
   private readonly lag = new LagRecorder();
   private readonly cache = new LastValueCache();
   private readonly consumers: SampleConsumer[];
+  private readonly observers: readonly RuntimeObserver[];
   private readonly reporter: Reporter;
   private readonly link: EdgecoreLink;
   private readonly ctl = new AbortController();
@@ -98,6 +102,7 @@ export class MapperRuntime<P, V> implements DeviceService {
     this.driver = opts.driver;
     this.config = opts.config;
     this.log = opts.log;
+    this.observers = opts.observers ?? [];
     const c = opts.config;
     if (c.common.protocol !== opts.driver.protocol) {
       throw new MapperError('InvalidConfig', `config common.protocol "${c.common.protocol}" does not match the driver's protocol "${opts.driver.protocol}"`, {
@@ -118,6 +123,7 @@ export class MapperRuntime<P, V> implements DeviceService {
       backoffInitialMs: c.runtime.backoff_initial_ms,
       backoffMaxMs: c.runtime.backoff_max_ms,
       log: this.log.child({ component: 'dmi-client' }),
+      observers: this.observers,
     });
     this.reporter = new Reporter(this.link, { rate: c.runtime.report_rate, burst: c.runtime.report_burst }, this.log.child({ component: 'reporter' }), this.stats_);
     this.reporter.onTransportFailure = (err) => {
@@ -141,6 +147,7 @@ export class MapperRuntime<P, V> implements DeviceService {
 
   private scheduleRegistration(reason: string): void {
     if (this.ctl.signal.aborted) return;
+    if (this.registered) notify(this.observers, 'onRegistration', { registered: false });
     this.registered = false;
     this.reporter.setOnline(false);
     if (this.registering) {
@@ -171,10 +178,12 @@ export class MapperRuntime<P, V> implements DeviceService {
         this.log.info({ devices: resp.deviceList.length, models: resp.modelList.length, first }, 'registered with edgecore');
         await this.applyRegistration(resp, first);
         this.registered = true;
+        notify(this.observers, 'onRegistration', { registered: true });
         this.reporter.setOnline(true);
         this.link.watch({
           onDown: () => {
             this.log.warn('connection to edgecore lost');
+            if (this.registered) notify(this.observers, 'onRegistration', { registered: false });
             this.registered = false;
             this.reporter.setOnline(false);
           },
@@ -301,6 +310,7 @@ export class MapperRuntime<P, V> implements DeviceService {
       },
       stats: this.stats_,
       lag: this.lag,
+      observers: this.observers,
       hooks: {
         samples: (s) => this.fanOut(s),
         readFailed: (deviceId, property, error) => {
