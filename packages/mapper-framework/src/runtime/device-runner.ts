@@ -342,7 +342,9 @@ export class DeviceRunner<P, V> {
       const polled: PreparedProperty<V>[] = [];
       const subscribed: PreparedProperty<V>[] = [];
       for (const p of this.prepared.properties) {
-        if (p.request.type === 'stream') continue;
+        // STREAM properties (saveFrame/saveVideo) are polled like the rest: what a read of one
+        // means (capture a frame, record a clip, return its path) is the driver's business.
+        // They are never reported as twins.
         if (isSubscribable(client) && client.isSubscribed(p.request)) subscribed.push(p);
         else polled.push(p);
       }
