@@ -47,7 +47,7 @@ describe('config.yaml', () => {
 
   it('reports unknown keys (typos, legacy dev_init) instead of silently ignoring them', () => {
     const { unknownKeys } = parseMapperConfig(`${UPSTREAM}  protocl: x\ndev_init:\n  mode: register\n`);
-    assert.deepEqual(unknownKeys.sort(), ['common.protocl', 'dev_init']);
+    assert.deepEqual([...unknownKeys].sort(), ['common.protocl', 'dev_init']);
   });
 
   it('treats an edgecore_sock directory as <dir>/dmi.sock (edgecore >= v1.23 takes a directory)', () => {
