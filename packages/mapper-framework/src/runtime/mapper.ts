@@ -279,6 +279,15 @@ export class MapperRuntime<P, V> implements DeviceService {
       });
     }
     const prepared = await prepareDevice(this.driver, spec, model);
+    this.log.debug(
+      {
+        device: spec.id,
+        model: model.id,
+        properties: prepared.properties.map((p) => ({ name: p.request.name, type: p.request.type, collectCycle: p.spec.collectCycle, reportCycle: p.spec.reportCycle, reportToCloud: p.spec.reportToCloud })),
+        stateReport: spec.stateReport,
+      },
+      'device configuration',
+    );
     const errs = preparationErrors(prepared as PreparedDevice<unknown, unknown>);
     if (strict && errs.length > 0) {
       throw new MapperError('InvalidConfig', errs.map((e) => e.message).join('; '), { device: spec.id, property: errs[0]?.property, key: errs[0]?.key });
