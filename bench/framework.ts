@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: Apache-2.0
+// Framework benchmark (issue 2): virtual driver, mapper in its own process, test edgecore here.
+//   1. load: DEVICES × PROPS properties at 1 s for LOAD_SECONDS — mapper CPU share, RSS, tick lag p99,
+//      and proof of read-once fan-out (driver reads per property per cycle with 3 consumers attached)
+//   2. idle: one device, RSS after 10 s
+//   3. 1,000 RegisterDevice calls end to end (calls answered, then every device sampled)
+// Results: bench/results/framework.json. Env: LOAD_SECONDS (default 120), DEVICES (1000), PROPS (10).
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Device, type DeviceModel, encodeCustomizedValue } from '@mapperkit/framework/dmi';
+import { TestEdgecore } from '@mapperkit/framework/testing';
+
+const root = new URL('..', import.meta.url).pathname;
+const LOAD_SECONDS = Number(process.env['LOAD_SECONDS'] ?? 120);
+const WARMUP_SECONDS = Number(process.env['WARMUP_SECONDS'] ?? 20);
+const DEVICES = Number(process.env['DEVICES'] ?? 1000);
+const PROPS = Number(process.env['PROPS'] ?? 10);
+
+const KINDS = ['randomWalk', 'counter', 'sine', 'toggle', 'constant'];
+const TYPES = ['FLOAT', 'INT', 'DOUBLE', 'BOOLEAN', 'FLOAT'];
+
+function model(): DeviceModel {
+  return {
+    name: 'bench-model',
+    namespace: 'default',
+    spec: { properties: Array.from({ length: PROPS }, (_, i) => ({ name: `p${i}`, description: '', type: TYPES[i % 5]!, accessMode: 'ReadOnly', minimum: '', maximum: '', unit: '' })), commands: [] },
+  };
+}
+
+function device(i: number): Device {
+  return {
+    name: `dev-${i}`,
+    namespace: 'default',
+    spec: {
+      deviceModelReference: 'bench-model',
+      protocol: { protocolName: 'virtual', configData: encodeCustomizedValue({ seed: i + 1 }) },
+      properties: Array.from({ length: PROPS }, (_, p) => ({
+        name: `p${p}`,
+        desired: undefined,
+        visitors: { protocolName: 'virtual', configData: encodeCustomizedValue({ kind: KINDS[p % 5]!, min: 0, max: 100 }) },
+        collectCycle: 1000n,
+        reportCycle: 1000n,
+        reportToCloud: true,
+        pushMethod: undefined,
+      })),
+      methods: [],
+    },
+    status: { twins: [], reportToCloud: false, reportCycle: 0n },
+  };
+}
+
+class Child {
+  private readonly proc: ChildProcess;
+  private readonly waiting = new Map<string, (d: unknown) => void>();
+  readonly ready: Promise<void>;
+
+  constructor(dir: string) {
+    this.proc = fork(join(root, 'bench', 'mapper-child.mjs'), [dir], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.ready = new Promise((res) => this.waiting.set('ready', () => res()));
+    this.proc.on('message', (m: { cmd: string; data: unknown }) => this.waiting.get(m.cmd)?.(m.data));
+  }
+
+  call<T>(cmd: string): Promise<T> {
+    return new Promise((res) => {
+      this.waiting.set(cmd, (d) => res(d as T));
+      this.proc.send({ cmd });
+    });
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const round = (n: number, d = 2): number => Math.round(n * 10 ** d) / 10 ** d;
+
+async function withMapper<T>(devices: Device[], fn: (child: Child, ec: TestEdgecore) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'mkbench-'));
+  const ec = await TestEdgecore.start({ socketPath: join(dir, 'dmi.sock'), devices, models: [model()] });
+  const child = new Child(dir);
+  await child.ready;
+  try {
+    await child.call('start');
+    return await fn(child, ec);
+  } finally {
+    await child.call('stop').catch(() => undefined);
+    await ec.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface Measure {
+  elapsedMs: number;
+  cpuShareOfOneCore: number;
+  rssMaxMB: number;
+  rssLastMB: number;
+  heapUsedMB: number;
+  tickLagP50: number;
+  tickLagP99: number;
+  tickLagMax: number;
+  ticks: number;
+  overruns: number;
+  propertyReads: number;
+  consumerSamples: number[];
+  devices: number;
+  connected: number;
+  sampled: number;
+  twinReports: number;
+  stateReports: number;
+}
+
+async function load(): Promise<Record<string, unknown>> {
+  console.log(`[bench] load: ${DEVICES} devices × ${PROPS} properties at 1 s, ${WARMUP_SECONDS} s warm-up + ${LOAD_SECONDS} s measured`);
+  return withMapper(Array.from({ length: DEVICES }, (_, i) => device(i)), async (child) => {
+    await sleep(WARMUP_SECONDS * 1000);
+    await child.call('mark');
+    await sleep(LOAD_SECONDS * 1000);
+    const m = await child.call<Measure>('measure');
+    const cycles = m.elapsedMs / 1000;
+    const readsPerPropertyPerCycle = m.propertyReads / (DEVICES * PROPS * cycles);
+    return {
+      devices: DEVICES,
+      propertiesPerDevice: PROPS,
+      collectCycleMs: 1000,
+      seconds: round(m.elapsedMs / 1000, 1),
+      cpuShareOfOneCore: round(m.cpuShareOfOneCore, 3),
+      rssMaxMB: round(m.rssMaxMB, 1),
+      heapUsedMB: round(m.heapUsedMB, 1),
+      tickLagP50Ms: round(m.tickLagP50),
+      tickLagP99Ms: round(m.tickLagP99),
+      tickLagMaxMs: round(m.tickLagMax),
+      ticks: m.ticks,
+      overruns: m.overruns,
+      readOnce: {
+        consumersAttached: 3 + 2,
+        driverPropertyReads: m.propertyReads,
+        readsPerPropertyPerCycle: round(readsPerPropertyPerCycle, 3),
+        samplesPerConsumer: m.consumerSamples,
+      },
+      twinReports: m.twinReports,
+      goals: { cpuShareOfOneCore: 0.25, rssMaxMB: 150, tickLagP99Ms: 20 },
+    };
+  });
+}
+
+async function idle(): Promise<Record<string, unknown>> {
+  console.log('[bench] idle: one device, 10 s');
+  return withMapper([device(0)], async (child) => {
+    await child.call('mark');
+    await sleep(10_000);
+    const m = await child.call<Measure>('measure');
+    return { devices: 1, rssMB: round(m.rssLastMB, 1), cpuShareOfOneCore: round(m.cpuShareOfOneCore, 4), goal: { rssMB: 60 } };
+  });
+}
+
+async function registerMany(): Promise<Record<string, unknown>> {
+  const n = 1000;
+  console.log(`[bench] ${n} RegisterDevice calls end to end`);
+  return withMapper([], async (child, ec) => {
+    await ec.createDeviceModel(model());
+    const devices = Array.from({ length: n }, (_, i) => device(i));
+    const t0 = performance.now();
+    for (const d of devices) await ec.registerDevice(d);
+    const callsMs = performance.now() - t0;
+    let m: Measure;
+    do {
+      await sleep(20);
+      m = await child.call<Measure>('measure');
+    } while (m.sampled < n && performance.now() - t0 < 60_000);
+    const sampledMs = performance.now() - t0;
+    return { calls: n, sequential: true, allAnsweredMs: round(callsMs, 0), allDevicesSampledMs: round(sampledMs, 0), devices: m.devices, goalMs: 2000 };
+  });
+}
+
+const started = new Date();
+const load1 = loadavg()[0];
+const result = {
+  benchmark: 'framework',
+  date: started.toISOString(),
+  machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, loadavg1mAtStart: load1 },
+  load: await load(),
+  idle: await idle(),
+  registerDevice: await registerMany(),
+  loadavg1mAtEnd: loadavg()[0],
+};
+mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+writeFileSync(join(root, 'bench', 'results', 'framework.json'), `${JSON.stringify(result, null, 2)}\n`);
+console.log(JSON.stringify(result, null, 2));
