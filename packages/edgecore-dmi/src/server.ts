@@ -383,8 +383,8 @@ export class EdgecoreDmi {
     try {
       res = fn(call.request);
     } catch (err) {
-      const e = err as Error & { grpcCode?: number };
-      cb({ code: e instanceof MapperError ? e.grpcCode : status.UNKNOWN, details: e.message });
+      // edgecore's DMI server returns plain Go errors, which gRPC sends as UNKNOWN.
+      cb({ code: status.UNKNOWN, details: (err as Error).message });
       return;
     }
     cb(null, res);
