@@ -1,0 +1,3 @@
+import { runMapper } from '@mapperkit/framework';
+import driver from './driver.js';
+await runMapper({ driver });
