@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// config.yaml: upstream keys (grpc_server.*, common.*) plus optional Mapperkit keys (runtime.*).
+// config.yaml: upstream keys (grpc_server.*, common.*) plus optional Mapperkit keys (runtime.*, rest.*, data_plane.*).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
@@ -57,6 +57,69 @@ export const mapperConfigSchema = z.object({
       reconnect_after_failures: z.coerce.number().int().positive().default(3),
       /** Deadline of one DMI call to edgecore. */
       dmi_timeout_ms: ms(5000),
+    })
+    .prefault({}),
+  /** REST API, /metrics and health endpoints (Mapperkit). The port is `common.http_port`. */
+  rest: z
+    .object({
+      /** Serve the REST API at all. */
+      enabled: z.boolean().default(true),
+      /** Bind address; upstream binds 0.0.0.0, Mapperkit defaults to loopback. */
+      bind_address: z.string().min(1).default('127.0.0.1'),
+      /** File holding a bearer token that write routes require (a mounted Secret); env REST_TOKEN / REST_TOKEN_FILE also work. */
+      write_token_file: z.string().default(''),
+    })
+    .prefault({}),
+  /** Push and database sinks, store-and-forward (Mapperkit). */
+  data_plane: z
+    .object({
+      /** `cycle`: each property ships at most one sample (the latest) per reportCycle; `every_sample`: every sample read. */
+      push_mode: z.enum(['cycle', 'every_sample']).default('cycle'),
+      /** Directory of the per-sink disk buffers (store-and-forward). */
+      buffer_dir: z.string().min(1).default('/var/lib/mapperkit/buffer'),
+      /** Disk buffer cap per sink, in bytes; the oldest data is dropped beyond it. */
+      buffer_max_bytes: z.coerce.number().int().positive().default(256 * 1024 * 1024),
+      /** Buffered samples older than this are dropped instead of replayed. */
+      buffer_max_age_ms: ms(24 * 3600 * 1000),
+      /** fsync the disk buffer after each append (survives power loss, costs throughput). */
+      buffer_fsync: z.boolean().default(false),
+      /** In-memory queue per sink; beyond it samples go to the disk buffer. */
+      queue_capacity: z.coerce.number().int().positive().default(10_000),
+      /** Most samples per write (pipeline, multi-row INSERT, line-protocol batch). */
+      batch_size: z.coerce.number().int().positive().default(500),
+      /** Timeout of one sink write (a batch). */
+      write_timeout_ms: ms(10_000),
+      /** Retry delay after a failed write: starts here, doubles up to retry_max_ms. */
+      retry_initial_ms: ms(200),
+      retry_max_ms: ms(10_000),
+      /** Directory with credential files `password`, `token`, `username` (a mounted Secret); env vars are used otherwise. */
+      credentials_dir: z.string().default(''),
+      http: z
+        .object({
+          /** `form` (upstream: `<property>=<value>&time=<local time>`) or `json` (the upstream DataModel as JSON). */
+          body: z.enum(['form', 'json']).default('form'),
+        })
+        .prefault({}),
+      mqtt: z
+        .object({
+          /** `text` (upstream: `time is <local time>  <topic>: <value>`) or `json` (the upstream DataModel as JSON). */
+          payload: z.enum(['text', 'json']).default('text'),
+          /** Client id prefix; the broker address is hashed in. */
+          client_id: z.string().default(''),
+        })
+        .prefault({}),
+      redis: z
+        .object({
+          /** Sorted-set key; `{name}` (upstream: the bare device name) and `{namespace}` are replaced. */
+          key_template: z.string().min(1).default('{name}'),
+        })
+        .prefault({}),
+      influxdb2: z
+        .object({
+          /** `typed` (int → 42i, float → 21.5, boolean → true) or `string` (upstream: every value a string field). */
+          field_type: z.enum(['typed', 'string']).default('typed'),
+        })
+        .prefault({}),
     })
     .prefault({}),
 });

@@ -36,6 +36,7 @@ export { z } from 'zod';
 /* ── Consuming samples (sinks) and instrumentation ── */
 export type { Sample, SampleConsumer, ReadFailure } from './sample.js';
 export type { RuntimeObserver } from './observer.js';
+export type { SinkStatus, SinkState } from './sinks/channel.js';
 
 /* ── Errors ── */
 export { MapperError, isMapperError, toMapperError, ERROR_CODES, type MapperErrorKind, type MapperErrorOptions } from './errors.js';

@@ -5,6 +5,8 @@ import { loadMapperConfig, type MapperConfig, parseMapperConfig } from './config
 import { type DiscoveredDevice, type DriverDefinition, isDiscoverable } from './driver.js';
 import { MapperError, toMapperError } from './errors.js';
 import { createLogger } from './logger.js';
+import { createDataPlaneWiring } from './http/wiring.js';
+import type { SinkStatus } from './sinks/channel.js';
 import { type DeviceView, MapperRuntime, type StatsSnapshot } from './runtime/mapper.js';
 import type { RuntimeObserver } from './observer.js';
 import type { SampleConsumer } from './sample.js';
@@ -49,6 +51,10 @@ export interface MapperHandle {
   discover(signal?: AbortSignal): Promise<readonly DiscoveredDevice[]>;
   /** Runtime counters and tick-lag percentiles. */
   stats(): StatsSnapshot;
+  /** State and counters of every sink connection (push methods, databases). */
+  sinks(): SinkStatus[];
+  /** Where the REST API listens (undefined when disabled or its port was busy). */
+  restAddress(): { host: string; port: number } | undefined;
   /** Clears tick-lag samples (benchmarks discard warm-up). */
   resetStats(): void;
   /** Stops devices, the DMI server and the edgecore channel; removes the socket file. */
@@ -86,8 +92,21 @@ export async function createMapper<P, V>(options: RunMapperOptions<P, V>): Promi
   else ({ config, unknownKeys: unknown } = loadMapperConfig(args.configFile));
   const log = options.logger ?? createLogger({ verbosity: args.v, name: config.common.name });
   for (const key of unknown) log.warn({ key }, 'unknown key in config.yaml ignored');
-  const runtime = new MapperRuntime({ driver: options.driver, config, log, consumers: options.consumers ?? [], observers: options.observers ?? [] });
+  const wiring = createDataPlaneWiring(config, log);
+  const runtime = new MapperRuntime({
+    driver: options.driver,
+    config,
+    log,
+    consumers: [...wiring.consumers, ...(options.consumers ?? [])],
+    observers: [...wiring.observers, ...(options.observers ?? [])],
+  });
   await runtime.start();
+  await wiring.start({
+    devices: () => runtime.deviceViews(),
+    device: (id) => runtime.deviceView(id),
+    writeProperty: (ns, name, prop, value, signal) => runtime.writeProperty(ns, name, prop, value, signal),
+    registered: () => runtime.stats().registered,
+  });
   return {
     config,
     log,
@@ -101,8 +120,13 @@ export async function createMapper<P, V>(options: RunMapperOptions<P, V>): Promi
       return d.discover(signal ?? AbortSignal.timeout(30_000));
     },
     stats: () => runtime.stats(),
+    sinks: () => wiring.sinks(),
+    restAddress: () => wiring.restAddress(),
     resetStats: () => runtime.resetLag(),
-    stop: () => runtime.stop(),
+    stop: async () => {
+      await wiring.stop();
+      await runtime.stop();
+    },
   };
 }
 

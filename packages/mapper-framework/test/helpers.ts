@@ -31,10 +31,14 @@ export interface FakeWorld {
   hanging: Set<string>;
   /** close() calls per device. */
   closes: Map<string, number>;
+  /** Highest number of read/write/state calls in flight at once on one client. */
+  maxConcurrent: number;
+  /** Delay added to every read/write/state call, ms. */
+  latencyMs: number;
 }
 
 export function newWorld(): FakeWorld {
-  return { values: new Map(), reads: [], writes: [], connects: new Map(), unreachable: new Set(), broken: new Set(), hanging: new Set(), closes: new Map() };
+  return { values: new Map(), reads: [], writes: [], connects: new Map(), unreachable: new Set(), broken: new Set(), hanging: new Set(), closes: new Map(), maxConcurrent: 0, latencyMs: 0 };
 }
 
 /** A driver for protocol "fake" backed by a FakeWorld. Registers that were never set read as register*10. */
@@ -47,8 +51,19 @@ export function fakeDriver(world: FakeWorld) {
       world.connects.set(device.id, (world.connects.get(device.id) ?? 0) + 1);
       if (world.unreachable.has(device.id)) throw new MapperError('Unreachable', `fake device ${device.id} unreachable`);
       let closed = false;
+      let inFlight = 0;
+      const track = async <T>(fn: () => Promise<T>): Promise<T> => {
+        inFlight++;
+        world.maxConcurrent = Math.max(world.maxConcurrent, inFlight);
+        try {
+          if (world.latencyMs > 0) await new Promise((r) => setTimeout(r, world.latencyMs));
+          return await fn();
+        } finally {
+          inFlight--;
+        }
+      };
       return {
-        async read(requests, signal): Promise<ReadResult[]> {
+        read: (requests, signal) => track(async (): Promise<ReadResult[]> => {
           world.reads.push({ device: device.id, properties: requests.map((r) => r.name), at: Date.now() });
           if (closed) throw new MapperError('Unreachable', 'closed');
           if (world.broken.has(device.id)) throw new MapperError('Unreachable', 'link down');
@@ -59,16 +74,14 @@ export function fakeDriver(world: FakeWorld) {
             const v = regs?.get(r.visitor.register) ?? r.visitor.register * 10;
             return { ok: true, value: r.type === 'boolean' ? Boolean(v) : r.type === 'string' ? String(v) : v };
           });
-        },
-        async write(request, value) {
+        }),
+        write: (request, value) => track(async () => {
           world.writes.push({ device: device.id, property: request.name, value });
           let regs = world.values.get(device.id);
           if (!regs) world.values.set(device.id, (regs = new Map()));
           regs.set(request.visitor.register, value);
-        },
-        async state() {
-          return world.broken.has(device.id) ? 'unhealthy' : 'ok';
-        },
+        }),
+        state: () => track(async () => (world.broken.has(device.id) ? 'unhealthy' : 'ok')),
         async close() {
           closed = true;
           world.closes.set(device.id, (world.closes.get(device.id) ?? 0) + 1);

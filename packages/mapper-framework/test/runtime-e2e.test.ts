@@ -213,6 +213,24 @@ describe('isolation: one failing device never affects the others', () => {
   });
 });
 
+describe('driver calls on one client are never concurrent', () => {
+  it('reads, state checks, desired writes and REST-style writes are serialised', async () => {
+    const { newWorld } = await import('./helpers.ts');
+    const world = newWorld();
+    world.latencyMs = 15;
+    const props = PROPS.map((p) => ({ ...p, collectCycle: 50 }));
+    const rig = await startRig({ models: [model('m', props)], devices: [device('d', 'm', props)], world, configExtra: '' });
+    try {
+      await Promise.all(Array.from({ length: 10 }, (_, i) => rig.mapper.writeProperty('default', 'd', 'setpoint', String(i))));
+      await sleep(500);
+      assert.ok(world.reads.length > 5 && world.writes.length >= 11);
+      assert.equal(world.maxConcurrent, 1, 'at most one call in flight on a client');
+    } finally {
+      await rig.stop();
+    }
+  });
+});
+
 describe('read-once fan-out', () => {
   let rig: Rig;
   after(() => rig?.stop());

@@ -86,6 +86,10 @@ export class DeviceRunner<P, V> {
   /** Desired values not yet written on the current connection. */
   private desiredPending = new Map<string, string>();
   private readonly observed = new Map<string, string>();
+  /** Serialises read/write/state calls on the client (the contract promises no concurrent calls). */
+  private exclusiveTail: Promise<unknown> = Promise.resolve();
+  private flushing = false;
+  private flushAgain = false;
   private currentState: DeviceState = 'unknown';
   private stateReason: string | undefined;
   private readonly observers: readonly RuntimeObserver[];
@@ -171,6 +175,13 @@ export class DeviceRunner<P, V> {
     }
   }
 
+  /** Runs `fn` after every earlier client call has settled. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.exclusiveTail.then(fn, fn);
+    this.exclusiveTail = run.catch(() => undefined);
+    return run;
+  }
+
   /**
    * Writes a property (desired value, device method or REST). `value` is text as DMI and REST
    * carry it. Throws MapperError naming device and property.
@@ -195,7 +206,7 @@ export class DeviceRunner<P, V> {
     const parent = signal ? AbortSignal.any([signal, this.ctl.signal]) : this.ctl.signal;
     const started = performance.now();
     try {
-      await withTimeout((s) => client.write(p.request, value, s), this.opts.writeTimeoutMs, parent, `write ${this.id}/${property}`);
+      await this.exclusive(() => withTimeout((s) => client.write(p.request, value, s), this.opts.writeTimeoutMs, parent, `write ${this.id}/${property}`));
     } catch (err) {
       const e = toMapperError(err, 'DeviceError', ctx);
       notify(this.observers, 'onWrite', { deviceId: this.id, property, durationMs: performance.now() - started, error: e });
@@ -322,7 +333,7 @@ export class DeviceRunner<P, V> {
       // State: check now, then periodically; also retries pending desired writes.
       const checkState = async (): Promise<void> => {
         try {
-          const s = await withTimeout((sig) => client.state(sig), this.opts.readTimeoutMs, session.signal, `state ${this.id}`);
+          const s = await this.exclusive(() => withTimeout((sig) => client.state(sig), this.opts.readTimeoutMs, session.signal, `state ${this.id}`));
           if (done) return;
           if (!DEVICE_STATES.includes(s)) this.setState('unhealthy', `driver returned unknown state "${String(s)}"`);
           else if (s === 'offline') {
@@ -433,7 +444,7 @@ export class DeviceRunner<P, V> {
       if (this.observers.length > 0) notify(this.observers, 'onRead', { deviceId: device, properties: requests.map((r) => r.name), failed, durationMs: performance.now() - started });
     };
     try {
-      results = await withTimeout((s) => client.read(requests, s), this.opts.readTimeoutMs, signal, `read ${device}`);
+      results = await this.exclusive(() => withTimeout((s) => client.read(requests, s), this.opts.readTimeoutMs, signal, `read ${device}`));
     } catch (err) {
       if (signal.aborted) return 'ok';
       const timedOut = err instanceof Error && err.name === 'TimeoutError';
@@ -537,11 +548,27 @@ export class DeviceRunner<P, V> {
   }
 
   private async flushDesired(client: DeviceClient<V>, signal: AbortSignal): Promise<void> {
+    if (this.flushing) {
+      this.flushAgain = true;
+      return;
+    }
+    this.flushing = true;
+    try {
+      do {
+        this.flushAgain = false;
+        await this.flushOnce(client, signal);
+      } while (this.flushAgain && !signal.aborted);
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async flushOnce(client: DeviceClient<V>, signal: AbortSignal): Promise<void> {
     for (const [name, text] of [...this.desiredPending]) {
       if (signal.aborted || this.client !== client) return;
       try {
         await this.write(name, text, signal);
-        this.desiredPending.delete(name);
+        if (this.desiredPending.get(name) === text) this.desiredPending.delete(name);
         this.observed.set(name, text);
         this.hooks.observedDesired(this.id, name, text);
         this.log.info({ property: name, value: text }, 'desired value written');

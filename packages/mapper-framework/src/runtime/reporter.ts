@@ -88,7 +88,8 @@ export class Reporter implements SampleConsumer {
       desired: new Map(),
       fresh: false,
       state,
-      stateDirty: previous?.state !== state,
+      // 'unknown' (not connected yet) is not worth a report; the first real state follows quickly.
+      stateDirty: state !== 'unknown' && previous?.state !== state,
       stateHeartbeat: spec.stateReport.reportToCloud,
       busy: false,
       timers: [],

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: Apache-2.0
+// Puts the data plane (sinks), the metrics and the REST server around a mapper runtime:
+// created before the runtime (they are its consumers and observers), started after it.
+import type { Logger } from 'pino';
+import type { MapperConfig } from '../config.js';
+import { toMapperError } from '../errors.js';
+import { MapperMetrics } from '../metrics/metrics.js';
+import type { RuntimeObserver } from '../observer.js';
+import type { SampleConsumer } from '../sample.js';
+import type { SinkStatus } from '../sinks/channel.js';
+import { DataPlane } from '../sinks/data-plane.js';
+import { type RestBackend, type RestServer, resolveWriteToken, startRestServer } from './rest-server.js';
+
+export interface DataPlaneWiring {
+  /** Consumers to give the runtime (data plane, metrics). */
+  readonly consumers: readonly SampleConsumer[];
+  /** Observers to give the runtime (metrics). */
+  readonly observers: readonly RuntimeObserver[];
+  /** Replays old disk buffers and starts the REST server (a busy port is logged, not fatal, as upstream). */
+  start(backend: Omit<RestBackend, 'sinks' | 'metrics'>): Promise<void>;
+  sinks(): SinkStatus[];
+  restAddress(): { host: string; port: number } | undefined;
+  /** Stops the REST server (the data plane is closed by the runtime, as a consumer). */
+  stop(): Promise<void>;
+}
+
+export function createDataPlaneWiring(config: MapperConfig, log: Logger): DataPlaneWiring {
+  const metrics = new MapperMetrics();
+  const dataPlane = new DataPlane({
+    config,
+    log: log.child({ component: 'data-plane' }),
+    hooks: { onWrite: (sink, kind, ms, ok) => metrics.onSinkWrite(sink, kind, ms, ok) },
+  });
+  metrics.setSinkSource(() => dataPlane.status());
+  let rest: RestServer | undefined;
+  let stopped = false;
+  return {
+    consumers: [dataPlane, metrics.consumer],
+    observers: [metrics],
+    async start(backend) {
+      dataPlane.setCollectCycleLookup((id, prop) => backend.device(id)?.spec.properties.find((p) => p.name === prop)?.collectCycle);
+      dataPlane.restoreBuffers();
+      if (!config.rest.enabled) return;
+      const host = config.rest.bind_address;
+      const port = config.common.http_port;
+      try {
+        const writeToken = resolveWriteToken(config.rest.write_token_file);
+        rest = await startRestServer({ backend: { ...backend, sinks: () => dataPlane.status(), metrics }, host, port, writeToken, log: log.child({ component: 'rest' }) });
+        if (stopped) {
+          await rest.close();
+          return;
+        }
+        log.info({ address: `${rest.address.host}:${rest.address.port}`, writeAuth: writeToken !== undefined }, 'REST API listening');
+      } catch (err) {
+        log.error({ host, port, err: toMapperError(err).message }, 'REST API not started');
+      }
+    },
+    sinks: () => dataPlane.status(),
+    restAddress: () => rest?.address,
+    async stop() {
+      stopped = true;
+      await rest?.close();
+    },
+  };
+}

@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: Apache-2.0
+// The data plane: a SampleConsumer that routes each property's samples to the sinks its
+// pushMethod names, at the property's reportCycle, through one channel per sink connection.
+//
+// Cadence: with `data_plane.push_mode: cycle` (default) a property ships at most one sample per
+// reportCycle to its sinks — the latest one, as upstream reads the device once per
+// reportCycle — and when reportCycle <= collectCycle every sample is shipped (never the same
+// sample twice). `every_sample` ships every sample read.
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { MapperConfig } from '../config.js';
+import type { PushMethod } from '../generated/v1beta1/api.js';
+import type { Sample, SampleConsumer } from '../sample.js';
+import { type ChannelHooks, SinkChannel, type SinkStatus } from './channel.js';
+import { lookupCredential } from './credentials.js';
+import { DiskQueue } from './disk-queue.js';
+import { createHttpWriter } from './http.js';
+import { createInfluxWriter } from './influxdb2.js';
+import { createMqttWriter } from './mqtt.js';
+import { createMysqlWriter } from './mysql.js';
+import { createOtelWriter } from './otel.js';
+import { createRedisWriter } from './redis.js';
+import { channelDirName, channelKey, channelLabel, parsePushMethod, type Target } from './targets.js';
+import { createTdengineWriter } from './tdengine.js';
+import type { ChannelSpec, CredentialName, SinkRecord, SinkWriter, WriterContext, WriterOptions } from './types.js';
+
+export type { SinkStatus, SinkState } from './channel.js';
+
+/** Creates the writer of a channel; replaceable for tests. */
+export type WriterFactory = (spec: ChannelSpec, ctx: WriterContext) => SinkWriter;
+
+export const defaultWriterFactory: WriterFactory = (spec, ctx) => {
+  switch (spec.kind) {
+    case 'http':
+      return createHttpWriter(spec, ctx);
+    case 'mqtt':
+      return createMqttWriter(spec, ctx);
+    case 'otel':
+      return createOtelWriter(spec, ctx);
+    case 'redis':
+      return createRedisWriter(spec, ctx);
+    case 'tdengine':
+      return createTdengineWriter(spec, ctx);
+    case 'mysql':
+      return createMysqlWriter(spec, ctx);
+    case 'influxdb2':
+      return createInfluxWriter(spec, ctx);
+  }
+};
+
+export interface DataPlaneOptions {
+  readonly config: MapperConfig;
+  readonly log: Logger;
+  /** collectCycle of a property (decides whether every sample is shipped); unknown → undefined. */
+  readonly collectCycle?: (deviceId: string, property: string) => number | undefined;
+  readonly hooks?: ChannelHooks;
+  readonly writerFactory?: WriterFactory;
+}
+
+interface Slot {
+  readonly pm: PushMethod | undefined;
+  readonly targets: readonly Target[];
+  readonly everySample: boolean;
+  last: number;
+  pending: Sample | undefined;
+  timer: NodeJS.Timeout | undefined;
+}
+
+const SPEC_FILE = 'channel.json';
+
+export class DataPlane implements SampleConsumer {
+  readonly name = 'data-plane';
+  private readonly config: MapperConfig;
+  private readonly log: Logger;
+  private readonly hooks: ChannelHooks;
+  private readonly factory: WriterFactory;
+  private readonly channels = new Map<string, SinkChannel>();
+  private readonly broken = new Set<string>();
+  private readonly slots = new Map<string, Map<string, Slot>>();
+  private readonly writerOptions: WriterOptions;
+  private collectCycle: (deviceId: string, property: string) => number | undefined;
+  private readonly credentialsLogged = new Set<string>();
+  private closed = false;
+
+  constructor(opts: DataPlaneOptions) {
+    this.config = opts.config;
+    this.log = opts.log;
+    this.hooks = opts.hooks ?? {};
+    this.factory = opts.writerFactory ?? defaultWriterFactory;
+    this.collectCycle = opts.collectCycle ?? (() => undefined);
+    const dp = opts.config.data_plane;
+    this.writerOptions = {
+      httpBody: dp.http.body,
+      mqttPayload: dp.mqtt.payload,
+      mqttClientId: dp.mqtt.client_id,
+      redisKeyTemplate: dp.redis.key_template,
+      influxFieldType: dp.influxdb2.field_type,
+      mapperName: opts.config.common.name,
+    };
+  }
+
+  /** Late binding of the collectCycle lookup (the runtime exists after the consumer). */
+  setCollectCycleLookup(fn: (deviceId: string, property: string) => number | undefined): void {
+    this.collectCycle = fn;
+  }
+
+  /**
+   * Restarts delivery of disk buffers left by a previous run, so buffered samples reach their
+   * sink even before (or without) a device naming it again.
+   */
+  restoreBuffers(): void {
+    const dir = this.config.data_plane.buffer_dir;
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const file = join(dir, name, SPEC_FILE);
+      if (!existsSync(file)) continue;
+      try {
+        const spec = JSON.parse(readFileSync(file, 'utf8')) as ChannelSpec;
+        if (channelDirName(spec) !== name) continue;
+        if (!readdirSync(join(dir, name)).some((f) => f.endsWith('.seg'))) continue;
+        const ch = this.channel({ spec, key: channelKey(spec), route: undefined });
+        if (ch) this.log.info({ sink: ch.sink }, 'replaying samples buffered by a previous run');
+      } catch (err) {
+        this.log.warn({ dir: join(dir, name), err: (err as Error).message }, 'unreadable sink buffer ignored');
+      }
+    }
+  }
+
+  accept(samples: readonly Sample[]): void {
+    if (this.closed) return;
+    for (const s of samples) {
+      if (!s.pushMethod) continue;
+      let bySlot = this.slots.get(s.deviceId);
+      if (!bySlot) this.slots.set(s.deviceId, (bySlot = new Map()));
+      let slot = bySlot.get(s.property);
+      if (!slot || slot.pm !== s.pushMethod) {
+        if (slot?.timer) clearTimeout(slot.timer);
+        slot = this.newSlot(s);
+        bySlot.set(s.property, slot);
+      }
+      if (slot.targets.length === 0) continue;
+      if (slot.everySample) {
+        this.route(slot, s);
+        continue;
+      }
+      if (slot.timer) {
+        slot.pending = s;
+        continue;
+      }
+      const now = Date.now();
+      if (now - slot.last >= s.reportCycle) {
+        slot.last = now;
+        this.route(slot, s);
+      } else {
+        slot.pending = s;
+        const sl = slot;
+        slot.timer = setTimeout(() => this.flushSlot(sl), slot.last + s.reportCycle - now);
+      }
+    }
+  }
+
+  private flushSlot(slot: Slot): void {
+    slot.timer = undefined;
+    const s = slot.pending;
+    slot.pending = undefined;
+    if (!s || this.closed) return;
+    slot.last = Date.now();
+    this.route(slot, s);
+  }
+
+  private newSlot(s: Sample): Slot {
+    const { targets, problems } = parsePushMethod(s.pushMethod, { device: s.deviceId, property: s.property });
+    for (const p of problems) this.log.error({ device: s.deviceId, property: s.property, key: p.key, err: p.message }, 'push method not usable; ignored');
+    const usable = targets.filter((t) => this.channel(t) !== undefined);
+    const collect = this.collectCycle(s.deviceId, s.property);
+    const everySample = this.config.data_plane.push_mode === 'every_sample' || (collect !== undefined && s.reportCycle <= collect);
+    if (usable.length > 0) {
+      this.log.info(
+        { device: s.deviceId, property: s.property, sinks: usable.map((t) => channelLabel(t.spec)), reportCycleMs: s.reportCycle, everySample },
+        'property pushes to sinks',
+      );
+    }
+    return { pm: s.pushMethod, targets: usable, everySample, last: 0, pending: undefined, timer: undefined };
+  }
+
+  private route(slot: Slot, s: Sample): void {
+    for (const t of slot.targets) {
+      const r: SinkRecord = t.route
+        ? { ns: s.namespace, dev: s.deviceName, prop: s.property, type: s.type, val: s.text, ts: s.timestamp, route: t.route }
+        : { ns: s.namespace, dev: s.deviceName, prop: s.property, type: s.type, val: s.text, ts: s.timestamp };
+      this.channels.get(t.key)?.push(r);
+    }
+  }
+
+  private credential(kind: string, name: CredentialName): string | undefined {
+    const { value, source } = lookupCredential(name, this.config.data_plane.credentials_dir);
+    const k = `${kind}:${name}`;
+    if (!this.credentialsLogged.has(k)) {
+      this.credentialsLogged.add(k);
+      this.log.info({ sink: kind, credential: name, source }, value === undefined ? 'sink credential not set' : 'sink credential loaded');
+    }
+    return value;
+  }
+
+  /** The channel of a target, created on first use; undefined if its writer cannot be built. */
+  private channel(t: Target): SinkChannel | undefined {
+    const existing = this.channels.get(t.key);
+    if (existing) return existing;
+    if (this.broken.has(t.key) || this.closed) return undefined;
+    const spec = t.spec;
+    const sink = channelLabel(spec);
+    const log = this.log.child({ sink });
+    let writer: SinkWriter;
+    try {
+      writer = this.factory(spec, { credential: (n) => this.credential(spec.kind, n), options: this.writerOptions, log });
+    } catch (err) {
+      this.broken.add(t.key);
+      this.log.error({ sink, err: (err as Error).message }, 'sink not usable');
+      return undefined;
+    }
+    const dp = this.config.data_plane;
+    const dir = join(dp.buffer_dir, channelDirName(spec));
+    let hasBacklog = false;
+    try {
+      hasBacklog = readdirSync(dir).some((f) => f.endsWith('.seg'));
+    } catch {
+      // No buffer yet.
+    }
+    let ch: SinkChannel;
+    const openBuffer = async (): Promise<DiskQueue<SinkRecord>> => {
+      const q = await DiskQueue.open<SinkRecord>({
+        dir,
+        maxBytes: dp.buffer_max_bytes,
+        maxAgeMs: dp.buffer_max_age_ms,
+        fsync: dp.buffer_fsync,
+        onDrop: (reason, n) => ch.bufferDropped(reason, n),
+      });
+      // Remember the connection so a later run can replay without a device naming it (not when the URL carries credentials).
+      if (!/\/\/[^/@]*@/.test(JSON.stringify(spec))) writeFileSync(join(dir, SPEC_FILE), JSON.stringify(spec));
+      log.info({ dir }, 'disk buffer opened');
+      return q;
+    };
+    ch = new SinkChannel({
+      spec,
+      sink,
+      writer,
+      log,
+      hooks: this.hooks,
+      options: {
+        queueCapacity: dp.queue_capacity,
+        batchSize: dp.batch_size,
+        writeTimeoutMs: dp.write_timeout_ms,
+        retryInitialMs: dp.retry_initial_ms,
+        retryMaxMs: dp.retry_max_ms,
+        openBuffer,
+        hasBacklog,
+      },
+    });
+    this.channels.set(t.key, ch);
+    ch.start();
+    return ch;
+  }
+
+  deviceRemoved(deviceId: string): void {
+    const bySlot = this.slots.get(deviceId);
+    if (!bySlot) return;
+    this.slots.delete(deviceId);
+    // Ship what was read but not yet due, then forget the device.
+    for (const slot of bySlot.values()) {
+      if (slot.timer) clearTimeout(slot.timer);
+      if (slot.pending) this.route(slot, slot.pending);
+    }
+  }
+
+  /** Status of every sink channel. */
+  status(): SinkStatus[] {
+    return [...this.channels.values()].map((c) => c.status());
+  }
+
+  /** Flushes pending samples, gives each channel a moment to deliver, buffers the rest to disk. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    for (const bySlot of this.slots.values()) {
+      for (const slot of bySlot.values()) {
+        if (slot.timer) clearTimeout(slot.timer);
+        if (slot.pending) this.route(slot, slot.pending);
+        slot.pending = undefined;
+      }
+    }
+    this.closed = true;
+    this.slots.clear();
+    await Promise.all([...this.channels.values()].map((c) => c.close()));
+  }
+}

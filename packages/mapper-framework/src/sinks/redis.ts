@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: Apache-2.0
+// Redis sink (ioredis): upstream's layout — one sorted set per device, score = sample time in
+// ms, member = the DataModel JSON — written as one pipeline per batch. ZADD of an identical
+// member is idempotent, so a batch replayed after an ambiguous failure is not duplicated.
+import { Redis } from 'ioredis';
+import { dataModelJson } from './data-model.js';
+import { SinkError, type SinkRecord, type SinkWriter, type WriterContext } from './types.js';
+
+/** `host:port` (upstream) or a `redis://` / `rediss://` URL. */
+export function parseRedisAddr(addr: string): { host: string; port: number; tls: boolean } {
+  const a = addr.trim();
+  if (/^rediss?:\/\//.test(a)) {
+    const u = new URL(a);
+    return { host: u.hostname, port: Number(u.port || 6379), tls: u.protocol === 'rediss:' };
+  }
+  const m = /^\[?([^\]]*?)\]?(?::(\d+))?$/.exec(a);
+  if (!m || !m[1]) throw new Error(`redis addr "${addr}" is not host:port`);
+  return { host: m[1], port: Number(m[2] ?? 6379), tls: false };
+}
+
+export function redisKey(template: string, r: Pick<SinkRecord, 'ns' | 'dev'>): string {
+  return template.replaceAll('{name}', r.dev).replaceAll('{namespace}', r.ns);
+}
+
+export function createRedisWriter(spec: { addr: string; db: number }, ctx: WriterContext): SinkWriter {
+  const { host, port, tls } = parseRedisAddr(spec.addr);
+  const password = ctx.credential('PASSWORD');
+  const client = new Redis({
+    host,
+    port,
+    db: spec.db,
+    ...(password ? { password } : {}),
+    ...(tls ? { tls: {} } : {}),
+    // Fail fast while disconnected: the channel buffers to disk instead of ioredis' memory.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 5000,
+    retryStrategy: (times) => Math.min(100 * 2 ** Math.min(times, 6), 2000),
+    lazyConnect: false,
+  });
+  let lastConnErr = '';
+  client.on('error', (err: Error) => {
+    // ioredis reports every failed reconnect; log changes only.
+    if (err.message !== lastConnErr) {
+      lastConnErr = err.message;
+      ctx.log.debug({ err: err.message }, 'redis connection error');
+    }
+  });
+  client.on('ready', () => {
+    lastConnErr = '';
+  });
+  const template = ctx.options.redisKeyTemplate;
+  return {
+    async write(records: readonly SinkRecord[]): Promise<void> {
+      if (client.status !== 'ready') throw new SinkError(`redis ${spec.addr} not connected (${client.status}${lastConnErr ? `: ${lastConnErr}` : ''})`);
+      const p = client.pipeline();
+      for (const r of records) p.zadd(redisKey(template, r), r.ts, dataModelJson(r));
+      let results: [Error | null, unknown][] | null;
+      try {
+        results = await p.exec();
+      } catch (err) {
+        throw new SinkError(`redis ${spec.addr}: ${(err as Error).message}`, { cause: err });
+      }
+      if (!results) throw new SinkError(`redis ${spec.addr}: pipeline aborted`);
+      const bad = results.findIndex(([e]) => e !== null);
+      if (bad >= 0) {
+        const e = results[bad]![0]!;
+        // WRONGTYPE: the key exists with another type; that record can never be stored.
+        throw new SinkError(`redis ${spec.addr}: ${e.message}`, { delivered: bad, permanent: /^WRONGTYPE/.test(e.message) });
+      }
+    },
+    async close(): Promise<void> {
+      client.disconnect();
+    },
+  };
+}

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: Apache-2.0
+// Data-plane types: the record every sink receives (also the line format of the disk buffer),
+// the connection identity of a sink ("channel"), and the writer contract.
+
+/** MQTT-specific part of a record: where and how to publish it. */
+export interface MqttRoute {
+  readonly topic: string;
+  readonly qos: 0 | 1 | 2;
+  readonly retained: boolean;
+}
+
+/** InfluxDB2-specific part of a record: the point layout from `influxdb2DataConfig`. */
+export interface InfluxRoute {
+  readonly measurement: string;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly fieldKey: string;
+}
+
+/**
+ * One sample on its way to one sink. Self-contained (a buffered record can be replayed
+ * after a restart, even if the device is gone), and compact: it is the line format of the
+ * disk buffer.
+ */
+export interface SinkRecord {
+  /** Namespace of the device. */
+  readonly ns: string;
+  /** Device name. */
+  readonly dev: string;
+  /** Property name. */
+  readonly prop: string;
+  /** Model type, lower-case (`int`, `float`…). */
+  readonly type: string;
+  /** Value as text (upstream ConvertToString). */
+  readonly val: string;
+  /** Sample time, ms since epoch. */
+  readonly ts: number;
+  /** Sink-specific routing (MQTT topic/qos, InfluxDB point layout). */
+  readonly route?: MqttRoute | InfluxRoute;
+}
+
+/** The connection a sink writes through; records with equal specs share one channel (one connection, one queue, one buffer). */
+export type ChannelSpec =
+  | { readonly kind: 'http'; readonly url: string; readonly timeoutMs: number }
+  | { readonly kind: 'mqtt'; readonly address: string }
+  | { readonly kind: 'otel'; readonly endpoint: string }
+  | { readonly kind: 'redis'; readonly addr: string; readonly db: number }
+  | { readonly kind: 'tdengine'; readonly addr: string; readonly dbname: string }
+  | { readonly kind: 'mysql'; readonly addr: string; readonly database: string; readonly userName: string }
+  | { readonly kind: 'influxdb2'; readonly url: string; readonly org: string; readonly bucket: string };
+
+export type SinkKind = ChannelSpec['kind'];
+export const SINK_KINDS: readonly SinkKind[] = ['http', 'mqtt', 'otel', 'redis', 'tdengine', 'mysql', 'influxdb2'];
+
+/**
+ * Thrown by a writer. `delivered` records at the head of the batch were stored (they are
+ * acknowledged); `permanent` means the server refused the record at index `delivered` and
+ * retrying it cannot help (bad value, field type conflict): that record is isolated and dropped.
+ * Anything else (connection refused, timeout, 5xx) is retried, buffering meanwhile.
+ */
+export class SinkError extends Error {
+  override name = 'SinkError';
+  readonly delivered: number;
+  readonly permanent: boolean;
+
+  constructor(message: string, options: { delivered?: number; permanent?: boolean; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.delivered = options.delivered ?? 0;
+    this.permanent = options.permanent ?? false;
+  }
+}
+
+/** Writes batches to one sink endpoint. One writer per channel; calls are never concurrent. */
+export interface SinkWriter {
+  /** Stores `records` in order, or throws {@link SinkError} (any other error counts as retryable, nothing delivered). */
+  write(records: readonly SinkRecord[], signal: AbortSignal): Promise<void>;
+  /** Releases connections. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** What a writer factory receives besides its spec. */
+export interface WriterContext {
+  /** Credential lookup (`PASSWORD`, `TOKEN`, `USERNAME`): file or environment; never logged. */
+  credential(name: CredentialName): string | undefined;
+  /** Plain-text settings from config.yaml `data_plane`. */
+  readonly options: WriterOptions;
+  /** Logger bound to the channel. */
+  readonly log: import('pino').Logger;
+}
+
+export type CredentialName = 'PASSWORD' | 'TOKEN' | 'USERNAME';
+
+export interface WriterOptions {
+  readonly httpBody: 'form' | 'json';
+  readonly mqttPayload: 'text' | 'json';
+  readonly mqttClientId: string;
+  readonly redisKeyTemplate: string;
+  readonly influxFieldType: 'typed' | 'string';
+  /** Name of the mapper (OTel `service.name`). */
+  readonly mapperName: string;
+}
