@@ -46,22 +46,27 @@ export function startVirtualMapper(dir: TempDir, edgecoreSock: string, name = 'v
   return createMapper({
     driver: virtualDriver,
     logger: silent,
-    config: {
-      grpc_server: { socket_path: dir.join(socketName) },
-      common: { name, version: 'v1.0.0', api_version: 'v1.0.0', protocol: 'virtual', address: '127.0.0.1', edgecore_sock: edgecoreSock, http_port: 0 },
-      runtime: {
-        report_rate: 50,
-        report_burst: 100,
-        read_timeout_ms: 1000,
-        write_timeout_ms: 1000,
-        connect_timeout_ms: 1000,
-        state_check_ms: 200,
-        backoff_initial_ms: 100,
-        backoff_max_ms: 500,
-        reconnect_after_failures: 3,
-        dmi_timeout_ms: 2000,
-      },
-    },
+    // YAML, so that the framework's schema fills in every default.
+    config: `grpc_server:
+  socket_path: ${dir.join(socketName)}
+common:
+  name: ${name}
+  version: v1.0.0
+  api_version: v1.0.0
+  protocol: virtual
+  edgecore_sock: ${edgecoreSock}
+  http_port: 0
+runtime:
+  report_rate: 50
+  report_burst: 100
+  read_timeout_ms: 1000
+  write_timeout_ms: 1000
+  connect_timeout_ms: 1000
+  state_check_ms: 200
+  backoff_initial_ms: 100
+  backoff_max_ms: 500
+  dmi_timeout_ms: 2000
+`,
   });
 }
 
