@@ -56,7 +56,7 @@ describe('saveFrame / saveVideo', () => {
     const out = join(dir.path, 'png');
     const [p] = await saveFrames(ctx(), { outputDir: out, format: 'png', frameCount: 1, frameIntervalNs: 0 });
     assert.ok(p?.endsWith('.png'));
-    const probe = ffprobe(p);
+    const probe = ffprobe(p!);
     assert.equal(probe.streams[0]!.codec_name, 'png');
     assert.equal(probe.streams[0]!.width, 320);
   });
