@@ -84,6 +84,12 @@ directory, http_port is written as a string (upstream's Go struct field is a str
 {{- toJson $cfg -}}
 {{- end -}}
 
+{{- define "mapper.bufferDir" -}}
+{{- $cfg := include "mapper.configDict" . | fromJson -}}
+{{- $dp := default (dict) $cfg.data_plane -}}
+{{- default "/var/lib/mapperkit/buffer" $dp.buffer_dir -}}
+{{- end -}}
+
 {{- define "mapper.httpPort" -}}
 {{- default 7777 .Values.config.common.http_port | int -}}
 {{- end -}}
@@ -104,6 +110,13 @@ Checks that JSON Schema cannot express (relations between keys). Fails the rende
 {{- end -}}
 {{- if and .Values.dmi.prepare.enabled (not .Values.podSecurityContext.runAsGroup) -}}
 {{- fail "podSecurityContext.runAsGroup is required when dmi.prepare.enabled: the init container grants that group access to dmi.socketDir" -}}
+{{- end -}}
+{{- $rest := default (dict) $cfg.rest -}}
+{{- if and (hasKey $rest "enabled") (not $rest.enabled) (or .Values.probes.liveness.enabled .Values.probes.readiness.enabled .Values.probes.startup.enabled) -}}
+{{- fail "config.rest.enabled is false, but the probes call the REST server (/healthz, /readyz): disable probes.* too, or keep the REST server" -}}
+{{- end -}}
+{{- if and (or .Values.probes.liveness.enabled .Values.probes.readiness.enabled) (hasPrefix "127." (toString $rest.bind_address)) -}}
+{{- fail (printf "config.rest.bind_address %s is loopback: kubelet probes connect to the pod IP (use 0.0.0.0)" (toString $rest.bind_address)) -}}
 {{- end -}}
 {{- $seen := dict -}}
 {{- range $i, $m := .Values.nodeSelectorAndDevPath.mapper -}}
