@@ -314,7 +314,7 @@ export class UsbCameraClient implements DeviceClient<CameraVisitor> {
     }
   }
 
-  async state(): Promise<DeviceState> {
+  async state(_signal?: AbortSignal): Promise<DeviceState> {
     if (this.closing || this.capture.isStopped) return 'offline';
     const silent = this.capture.silentForMs;
     if (silent <= this.config.staleAfterMs) return 'ok';
