@@ -1,8 +1,9 @@
 # Grants the mapper's group access to the DMI socket directory with POSIX ACLs (run as root by the chart's
 # prepare-dmi-dir init container, or by hand on the edge node). Arguments: DIR GID EDGECORE_SOCK DEFAULT_ACL(true|false)
 # - DIR gets g:GID:rwx, so the non-root mapper can create (and replace) its own socket there.
-# - DEFAULT_ACL=true also sets a default ACL on DIR: sockets edgecore (re)creates later inherit g:GID:rwx, so the mapper
-#   can still connect after an edgecore restart. Only for a directory dedicated to sockets.
+# - DEFAULT_ACL=true also sets a default ACL on DIR, so sockets edgecore re-creates after a restart inherit g:GID:rwx.
+#   AF_UNIX bind() applies the creator's umask before that, so the entry is only effective (group write) when edgecore
+#   runs with umask 0002 (systemd drop-in UMask=0002); with 022 the mapper pod must restart. Dedicated directory only.
 # - An existing EDGECORE_SOCK gets g:GID:rw now (connecting to a unix socket needs write permission on it).
 set -eu
 dir="$1"
