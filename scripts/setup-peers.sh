@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests use as real peers (Python grpcio as an independent
-# gRPC implementation, pymodbus/socat for Modbus, mosquitto, redis-server, ffmpeg), when they
+# gRPC implementation, pymodbus/socat for Modbus, mosquitto, redis-server, mariadb-server, ffmpeg), when they
 # are missing. Needs root (CI runs as root); without root it says what is missing and which
 # tests will fail.
 set -euo pipefail

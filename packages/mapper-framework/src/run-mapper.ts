@@ -105,7 +105,6 @@ export async function createMapper<P, V>(options: RunMapperOptions<P, V>): Promi
     devices: () => runtime.deviceViews(),
     device: (id) => runtime.deviceView(id),
     writeProperty: (ns, name, prop, value, signal) => runtime.writeProperty(ns, name, prop, value, signal),
-    registered: () => runtime.stats().registered,
   });
   return {
     config,

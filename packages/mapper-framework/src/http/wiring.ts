@@ -17,7 +17,7 @@ export interface DataPlaneWiring {
   /** Observers to give the runtime (metrics). */
   readonly observers: readonly RuntimeObserver[];
   /** Replays old disk buffers and starts the REST server (a busy port is logged, not fatal, as upstream). */
-  start(backend: Omit<RestBackend, 'sinks' | 'metrics'>): Promise<void>;
+  start(backend: Omit<RestBackend, 'sinks' | 'metrics' | 'registered'>): Promise<void>;
   sinks(): SinkStatus[];
   restAddress(): { host: string; port: number } | undefined;
   /** Stops the REST server (the data plane is closed by the runtime, as a consumer). */
@@ -34,9 +34,10 @@ export function createDataPlaneWiring(config: MapperConfig, log: Logger): DataPl
   metrics.setSinkSource(() => dataPlane.status());
   let rest: RestServer | undefined;
   let stopped = false;
+  let registered = false;
   return {
     consumers: [dataPlane, metrics.consumer],
-    observers: [metrics],
+    observers: [metrics, { onRegistration: (e) => (registered = e.registered) }],
     async start(backend) {
       dataPlane.setCollectCycleLookup((id, prop) => backend.device(id)?.spec.properties.find((p) => p.name === prop)?.collectCycle);
       dataPlane.restoreBuffers();
@@ -45,7 +46,7 @@ export function createDataPlaneWiring(config: MapperConfig, log: Logger): DataPl
       const port = config.common.http_port;
       try {
         const writeToken = resolveWriteToken(config.rest.write_token_file);
-        rest = await startRestServer({ backend: { ...backend, sinks: () => dataPlane.status(), metrics }, host, port, writeToken, log: log.child({ component: 'rest' }) });
+        rest = await startRestServer({ backend: { ...backend, registered: () => registered, sinks: () => dataPlane.status(), metrics }, host, port, writeToken, log: log.child({ component: 'rest' }) });
         if (stopped) {
           await rest.close();
           return;

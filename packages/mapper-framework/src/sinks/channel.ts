@@ -247,11 +247,15 @@ export class SinkChannel {
     const delay = Math.round(this.retryDelay / 2 + Math.random() * (this.retryDelay / 2));
     this.retryDelay = Math.min(this.opts.retryMaxMs, this.retryDelay * 2);
     return new Promise((resolve) => {
-      const t = setTimeout(resolve, delay);
-      this.ctl.signal.addEventListener('abort', () => {
+      const onAbort = (): void => {
         clearTimeout(t);
         resolve();
-      }, { once: true });
+      };
+      const t = setTimeout(() => {
+        this.ctl.signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, delay);
+      this.ctl.signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 
