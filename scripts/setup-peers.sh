@@ -4,7 +4,7 @@
 # are missing. Needs root (CI runs as root); without root it says what is missing and which
 # tests will fail.
 set -euo pipefail
-PKGS=(python3-grpcio python3-grpc-tools protobuf-compiler libprotobuf-dev python3-pymodbus python3-serial-asyncio socat mbpoll mosquitto redis-server ffmpeg v4l-utils acl chromium)
+PKGS=(python3-grpcio python3-grpc-tools protobuf-compiler libprotobuf-dev python3-pymodbus python3-serial-asyncio socat mbpoll mosquitto redis-server mariadb-server ffmpeg v4l-utils acl chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
