@@ -284,15 +284,37 @@ export class BleClient implements DeviceClient<BleVisitor>, Subscribable<BleVisi
     signal.addEventListener('abort', poke);
     try {
       if (!this.connected) throw this.unreachable();
+      const enabled: CharEntry[] = [];
       for (const [entry, reqs] of byEntry) {
         try {
           await this.setNotify(entry, true, signal);
+          enabled.push(entry);
           this.log.debug({ characteristic: displayUuid(entry.uuid), properties: reqs.map((r) => r.name) }, 'notifications enabled');
         } catch (err) {
           if (signal.aborted) return;
           if (lost) throw lost;
           // The link is up but this characteristic refused: its properties stay silent, the others go on.
           this.log.error({ properties: reqs.map((r) => r.name), err: toMapperError(err).message }, 'enabling notifications failed; these properties get no values until the device reconnects');
+        }
+      }
+      // A device may notify only on change: read readable characteristics once, so every
+      // subscribed property has a value from the start (and again after each reconnect).
+      for (const entry of enabled) {
+        if (!entry.properties.has('read')) continue;
+        try {
+          const data = await this.readRaw(entry, signal);
+          const at = Date.now();
+          for (const r of byEntry.get(entry) ?? []) {
+            try {
+              queue.push({ property: r.name, value: decodeValue(data, r.visitor, r.type), timestamp: at });
+            } catch (err) {
+              this.warnOnce(r.name, err);
+            }
+          }
+        } catch (err) {
+          if (signal.aborted) return;
+          if (lost) throw lost;
+          this.log.warn({ characteristic: displayUuid(entry.uuid), err: toMapperError(err).message }, 'initial read of a notifying characteristic failed');
         }
       }
       for (;;) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // A property's bytes <-> its typed value, as the visitor says.
 import { formatValue, MapperError, parseValue, type PropertyType, type PropertyValue } from '@mapperkit/framework';
+import { shortestFloat32 } from '@mapperkit/framework/dmi';
 import type { BleVisitor } from './config.js';
 import { applyOperations, decodeTyped, encodeTyped, formatGoFloat, invertOperations, isIntegerFormat, upstreamConvert } from './converter.js';
 
@@ -11,8 +12,17 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-/** A number (from a converter) as a value of the model type. `upstream` numbers become upstream's `%f` text in STRING properties. */
-function fromNumber(n: number | bigint, type: PropertyType, flavour: 'upstream' | 'typed'): PropertyValue {
+/**
+ * A number (from a converter) as a value of the model type. `upstream` numbers become
+ * upstream's `%f` text in STRING properties. After arithmetic, float64 noise is removed by
+ * keeping 15 significant digits (2150 × 0.01 is 21.500000000000004 in float64); FLOAT
+ * properties are float32, as in KubeEdge, and take the shortest decimal that is that float32.
+ */
+function fromNumber(n: number | bigint, type: PropertyType, flavour: 'upstream' | 'typed', arithmetic = false): PropertyValue {
+  if (typeof n === 'number' && type !== 'string') {
+    if (arithmetic && Number.isFinite(n) && n !== 0) n = Number(n.toPrecision(15));
+    if (type === 'float' && Number.isFinite(n)) n = shortestFloat32(Math.fround(n));
+  }
   if (typeof n === 'bigint') {
     switch (type) {
       case 'int':
@@ -72,11 +82,11 @@ export function decodeValue(data: Uint8Array, visitor: BleVisitor, type: Propert
   if (visitor.format) {
     const r = decodeTyped(data, visitor.format, visitor.offset, visitor.byteOrder);
     if (typeof r === 'string') return fromText(r, type);
-    if (visitor.operations.length > 0) return fromNumber(applyOperations(Number(r), visitor.operations), type, 'typed');
+    if (visitor.operations.length > 0) return fromNumber(applyOperations(Number(r), visitor.operations), type, 'typed', true);
     return fromNumber(r, type, 'typed');
   }
   if (visitor.converter || visitor.operations.length > 0) {
-    return fromNumber(upstreamConvert(data, visitor.converter ?? NO_CONVERTER, visitor.operations), type, 'upstream');
+    return fromNumber(upstreamConvert(data, visitor.converter ?? NO_CONVERTER, visitor.operations), type, 'upstream', visitor.operations.length > 0);
   }
   if (visitor.dataWrite) {
     for (const [name, bytes] of visitor.dataWrite) {
@@ -101,7 +111,8 @@ export function decodeValue(data: Uint8Array, visitor: BleVisitor, type: Propert
 
 /**
  * Encodes a value to write:
- * 1. a `dataWrite` entry named like the value's text (exact, then case-insensitive);
+ * 1. a `dataWrite` entry named like the value's text (exact, then case-insensitive); without
+ *    `dataFormat`, a value missing from `dataWrite` is refused;
  * 2. `dataFormat` → typed encode, after undoing `orderOfOperations`;
  * 3. `string` → UTF-8 bytes (what the last upstream mapper wrote), `bytes` → as is,
  *    `boolean` → one byte 1/0.
@@ -114,6 +125,10 @@ export function encodeValue(value: PropertyValue, visitor: BleVisitor, type: Pro
     if (exact) return exact;
     const lower = text.toLowerCase();
     for (const [name, bytes] of visitor.dataWrite) if (name.toLowerCase() === lower) return bytes;
+  }
+  if (!visitor.format && visitor.dataWrite) {
+    // A dataWrite map lists the values the device understands; anything else is refused.
+    throw new MapperError('WriteRejected', `no dataWrite entry for "${text}" (dataWrite has ${[...visitor.dataWrite.keys()].map((k) => `"${k}"`).join(', ') || 'no entries'})`);
   }
   if (visitor.format) {
     if (visitor.format === 'utf8' || visitor.format === 'hex') return encodeTyped(text, visitor.format, visitor.byteOrder);
@@ -132,6 +147,5 @@ export function encodeValue(value: PropertyValue, visitor: BleVisitor, type: Pro
   if (type === 'string' && typeof value === 'string') return new Uint8Array(Buffer.from(value, 'utf8'));
   if (value instanceof Uint8Array) return value;
   if (typeof value === 'boolean') return new Uint8Array([value ? 1 : 0]);
-  const names = visitor.dataWrite ? ` (dataWrite has ${[...visitor.dataWrite.keys()].map((k) => `"${k}"`).join(', ') || 'no entries'})` : '';
-  throw new MapperError('WriteRejected', `no dataWrite entry for "${text}"${names} and no dataFormat to encode it; add one of them to the visitor`);
+  throw new MapperError('WriteRejected', `a ${type} value needs dataWrite or dataFormat to be written; add one of them to the visitor`);
 }

@@ -308,6 +308,17 @@ describe('property values from and to bytes', () => {
     assert.throws(() => dec(Buffer.from('4x'), { dataFormat: 'utf8' }, 'int'), /the device sent "4x", which is not a int/);
   });
 
+  it('removes float64 noise after arithmetic; FLOAT is float32 like KubeEdge, DOUBLE keeps float64', () => {
+    // 1999 × 0.01 is 19.990000000000002 in float64.
+    assert.equal(dec(bytes(0xcf, 0x07), { dataFormat: 'int16', orderOfOperations: 'Multiply:0.01' }, 'double'), 19.99);
+    assert.equal(dec(bytes(0xcf, 0x07), { dataFormat: 'int16', orderOfOperations: 'Multiply:0.01' }, 'float'), 19.99);
+    assert.equal(dec(bytes(0xcf, 0x07), { startIndex: 0, endIndex: 0, orderOfOperations: 'Multiply:0.1' }, 'double'), 20.7);
+    const f = Buffer.alloc(8);
+    f.writeDoubleLE(0.1 + 0.2);
+    assert.equal(dec(f, { dataFormat: 'float64' }, 'double'), 0.30000000000000004, 'a decoded float64 is not rounded');
+    assert.equal(dec(f, { dataFormat: 'float64' }, 'float'), 0.3, 'a FLOAT property is a float32');
+  });
+
   it("upstream's converter gives upstream's %f text in STRING properties", () => {
     assert.equal(dec(bytes(0x5c, 0x08, 45), { startIndex: 2, endIndex: 2, orderOfOperations: 'Divide:100' }, 'string'), '0.450000');
     assert.equal(dec(bytes(0x5c, 0x08, 45), { startIndex: 2, endIndex: 2 }, 'int'), 45);
@@ -332,6 +343,10 @@ describe('property values from and to bytes', () => {
     assert.deepEqual(encodeValue('ON', sw, 'string'), bytes(1));
     assert.deepEqual(encodeValue('off', sw, 'string'), bytes(0));
     assert.throws(() => encodeValue(5, sw, 'int'), (e: unknown) => isMapperError(e) && e.kind === 'WriteRejected' && /no dataWrite entry for "5" \(dataWrite has "ON", "OFF"\)/.test(e.message));
+    assert.throws(() => encodeValue('HALF', sw, 'string'), /no dataWrite entry for "HALF"/, 'a dataWrite map is the list of values the device understands');
+    const swAndFormat = visitor({ characteristicUUID: 'fff1', dataWrite: '{"ON":[1],"OFF":[0]}', dataFormat: 'uint8' });
+    assert.deepEqual(encodeValue('7', swAndFormat, 'string'), bytes(7), 'with dataFormat too, other values are encoded');
+    assert.throws(() => encodeValue(5, visitor({ characteristicUUID: 'fff1' }), 'int'), /a int value needs dataWrite or dataFormat/);
     const sp = visitor({ characteristicUUID: 'fff5', dataFormat: 'int16', orderOfOperations: 'Multiply:0.1' });
     assert.deepEqual(encodeValue(21.5, sp, 'float'), bytes(215, 0));
     assert.deepEqual(encodeValue(-0.3, sp, 'double'), bytes(0xfd, 0xff));
