@@ -3,7 +3,7 @@
 // free ports in temp dirs, a capturing HTTP server, a small counter driver, and a mapper
 // (createMapper + TestEdgecore) fed with Device/DeviceModel CRD YAML.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createNetServer, connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -71,7 +71,10 @@ export interface Peer {
   start(): Promise<void>;
   /** Kills it (SIGKILL: no goodbye to clients). */
   kill(): Promise<void>;
+  /** Stops it (SIGTERM); `start()` brings it back with its data. */
   stop(): Promise<void>;
+  /** Stops it and removes its files. */
+  dispose(): Promise<void>;
 }
 
 function peer(port: number, cmd: string, args: string[], cwd?: string): Peer {
@@ -89,6 +92,7 @@ function peer(port: number, cmd: string, args: string[], cwd?: string): Peer {
     },
     kill: () => stopChild(child, 'SIGKILL'),
     stop: () => stopChild(child),
+    dispose: () => stopChild(child),
   };
 }
 
@@ -111,23 +115,37 @@ export async function startRedis(opts: { durable?: boolean } = {}): Promise<Peer
   await p.start();
   return {
     ...p,
-    async stop() {
+    async dispose() {
       await p.stop();
       cleanup();
     },
   };
 }
 
-/** Debian mosquitto 2 on a free loopback port (anonymous, local only). */
-export async function startMosquitto(): Promise<Peer> {
+/**
+ * Debian mosquitto 2 on a free loopback port (anonymous). `persistent`: sessions and queued
+ * QoS 1 messages survive a restart (saved at SIGTERM).
+ */
+export async function startMosquitto(opts: { persistent?: boolean } = {}): Promise<Peer> {
   const port = await freePort();
-  const p = peer(port, 'mosquitto', ['-p', String(port)]);
+  const t = tempDir('mkmqtt-');
+  const conf = join(t.dir, 'mosquitto.conf');
+  const lines = [`listener ${port} 127.0.0.1`, 'allow_anonymous true'];
+  if (opts.persistent) lines.push('persistence true', `persistence_location ${t.dir}/`, 'autosave_interval 0');
+  writeFileSync(conf, `${lines.join('\n')}\n`);
+  const p = peer(port, 'mosquitto', ['-c', conf]);
   await p.start();
-  return p;
+  return {
+    ...p,
+    async dispose() {
+      await p.stop();
+      t.cleanup();
+    },
+  };
 }
 
 /** Debian MariaDB in a temp datadir (as root), with database `mk` and user `mk`@`127.0.0.1` identified by `password`. */
-export async function startMariadb(password: string): Promise<Peer & { cleanup(): void }> {
+export async function startMariadb(password: string): Promise<Peer> {
   const port = await freePort();
   const { dir, cleanup } = tempDir('mkdb-');
   const data = join(dir, 'data');
@@ -150,11 +168,10 @@ export async function startMariadb(password: string): Promise<Peer & { cleanup()
   execFileSync('mariadb', ['--no-defaults', `--socket=${sock}`, '-uroot', '-e', sql]);
   return {
     ...p,
-    async stop() {
+    async dispose() {
       await p.stop();
       cleanup();
     },
-    cleanup,
   };
 }
 

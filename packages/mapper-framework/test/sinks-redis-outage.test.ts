@@ -25,7 +25,7 @@ describe('redis outage of 20 s under load (real redis-server, SIGKILL)', () => {
   after(async () => {
     client?.disconnect();
     await rig?.stop();
-    await redis?.stop();
+    await redis?.dispose();
   });
 
   it('buffers to disk while Redis is down and replays everything in order when it is back', async () => {
@@ -56,7 +56,7 @@ describe('redis outage of 20 s under load (real redis-server, SIGKILL)', () => {
       }, 30_000, 'buffer drained');
       const drainMs = Date.now() - restartedAt;
       const produced = rec.samples.filter((s) => s.deviceId === 'default/loaded');
-      const members = await client.zrange('loaded', 0, -1, 'WITHSCORES');
+      const members = await client.zrange('loaded', '0', '-1', 'WITHSCORES');
       const stored: { prop: string; value: number; ts: number }[] = [];
       for (let i = 0; i < members.length; i += 2) {
         const m = JSON.parse(members[i]!) as { PropertyName: string; Value: string; TimeStamp: number };

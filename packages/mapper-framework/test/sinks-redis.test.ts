@@ -14,7 +14,7 @@ describe('redis sink (real redis-server)', () => {
   });
   after(async () => {
     client?.disconnect();
-    await redis?.stop();
+    await redis?.dispose();
   });
 
   it('stores samples with upstream layout: ZSET per device name, score = sample ms, member = DataModel JSON', async () => {
@@ -29,7 +29,7 @@ describe('redis sink (real redis-server)', () => {
     );
     try {
       await until(async () => (await client.zcard('boiler')) >= 10, 10_000, '10 samples in redis');
-      const members = await client.zrange('boiler', 0, -1, 'WITHSCORES');
+      const members = await client.zrange('boiler', '0', '-1', 'WITHSCORES');
       const temp: { v: number; ts: number; score: number }[] = [];
       for (let i = 0; i < members.length; i += 2) {
         const m = JSON.parse(members[i]!) as Record<string, unknown>;
@@ -74,7 +74,7 @@ describe('redis sink (real redis-server)', () => {
     );
     try {
       await sleep(2200);
-      const members = (await client.zrange('slow', 0, -1)).map((m) => JSON.parse(m) as { Value: string; TimeStamp: number });
+      const members = (await client.zrange('slow', '0', '-1')).map((m) => JSON.parse(m) as { Value: string; TimeStamp: number });
       const produced = rec.samples.filter((s) => s.deviceId === 'default/slow').length;
       assert.ok(produced >= 25, `the device is read every 50 ms (${produced} samples)`);
       assert.ok(members.length >= 4 && members.length <= 7, `about one push per 400 ms in 2.2 s, got ${members.length}`);

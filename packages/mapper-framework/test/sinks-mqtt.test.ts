@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: Apache-2.0
+// MQTT sink end to end: Device CRD with pushMethod.mqtt → mapper → real mosquitto → subscriber.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import mqtt from 'mqtt';
+import { crdYaml, type Peer, recorder, sleep, startMapper, startMosquitto, until } from './sinks-helpers.ts';
+
+interface Got {
+  topic: string;
+  payload: string;
+  retain: boolean;
+  qos: number;
+}
+
+async function subscriber(port: number, topic: string, opts: mqtt.IClientOptions = {}): Promise<{ client: mqtt.MqttClient; got: Got[] }> {
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 100, ...opts });
+  const got: Got[] = [];
+  client.on('message', (t, payload, packet) => got.push({ topic: t, payload: payload.toString(), retain: packet.retain, qos: packet.qos }));
+  await client.subscribeAsync(topic, { qos: 1 });
+  return { client, got };
+}
+
+describe('mqtt sink (real mosquitto)', () => {
+  let broker: Peer;
+  before(async () => {
+    broker = await startMosquitto({ persistent: true });
+  });
+  after(() => broker?.dispose());
+
+  it('publishes upstream text payloads with the CRD qos and retained flag, one connection for all properties', async () => {
+    const sub = await subscriber(broker.port, 'plant/#');
+    const pm = (topic: string, qos: number, retained: boolean): string => `mqtt:\n  address: tcp://127.0.0.1:${broker.port}\n  topic: ${topic}\n  qos: ${qos}\n  retained: ${retained}`;
+    const rig = await startMapper(
+      crdYaml('press', [
+        { name: 'temp', pushMethod: pm('plant/press/temp', 1, true) },
+        { name: 'speed', pushMethod: pm('plant/press/speed', 0, false) },
+      ]),
+    );
+    try {
+      await until(() => sub.got.filter((g) => g.topic === 'plant/press/temp').length >= 3 && sub.got.some((g) => g.topic === 'plant/press/speed'), 10_000, 'messages');
+      const temp = sub.got.filter((g) => g.topic === 'plant/press/temp');
+      for (const [i, g] of temp.entries()) {
+        assert.match(g.payload, /^time is \d{4}-\d\d-\d\d \d\d:\d\d:\d\d {2}plant\/press\/temp: \d+$/);
+        assert.equal(g.payload.split(': ')[1], String(Number(temp[0]!.payload.split(': ')[1]) + i), 'in order, none missing');
+        assert.equal(g.qos, 1);
+      }
+      assert.equal(sub.got.find((g) => g.topic === 'plant/press/speed')!.qos, 0);
+      assert.equal(rig.mapper.sinks().length, 1, 'one connection per broker');
+      // A late subscriber gets the retained value of temp, and nothing retained for speed.
+      const late = await subscriber(broker.port, 'plant/press/+');
+      await until(() => late.got.length > 0, 5000, 'retained message');
+      const retained = late.got.filter((g) => g.retain);
+      assert.ok(retained.length >= 1 && retained.every((g) => g.topic === 'plant/press/temp'), JSON.stringify(retained));
+      await late.client.endAsync();
+    } finally {
+      await rig.stop();
+      await sub.client.endAsync();
+    }
+  });
+
+  it('publishes the DataModel JSON with data_plane.mqtt.payload: json', async () => {
+    const sub = await subscriber(broker.port, 'json/#');
+    const rig = await startMapper(crdYaml('jdev', [{ name: 'level', pushMethod: `mqtt:\n  address: mqtt://127.0.0.1:${broker.port}\n  topic: json/level\n  qos: 1` }]), {
+      configExtra: 'data_plane:\n  mqtt:\n    payload: json\n',
+    });
+    try {
+      await until(() => sub.got.length >= 2, 10_000, 'json messages');
+      const m = JSON.parse(sub.got[0]!.payload) as Record<string, unknown>;
+      assert.deepEqual(Object.keys(m), ['DeviceName', 'PropertyName', 'Namespace', 'Value', 'Type', 'TimeStamp']);
+      assert.equal(m['DeviceName'], 'jdev');
+      assert.equal(m['PropertyName'], 'level');
+      assert.equal(typeof m['TimeStamp'], 'number');
+    } finally {
+      await rig.stop();
+      await sub.client.endAsync();
+    }
+  });
+
+  it('survives a broker restart: reconnects and publishes what it buffered meanwhile, in order', async () => {
+    // The subscriber's session (clean: false, QoS 1) survives the restart, so it receives what was published while it was away.
+    const sub = await subscriber(broker.port, 'restart/v', { clean: false, clientId: 'mk-restart-sub' });
+    const rec = recorder();
+    const rig = await startMapper(
+      crdYaml('rdev', [{ name: 'v', collectCycle: 50, reportCycle: 50, pushMethod: `mqtt:\n  address: tcp://127.0.0.1:${broker.port}\n  topic: restart/v\n  qos: 1` }]),
+      { consumers: [rec] },
+    );
+    try {
+      await until(() => sub.got.length >= 5, 10_000, 'first messages');
+      await broker.stop();
+      await sleep(3000);
+      const during = rig.mapper.sinks()[0]!;
+      assert.equal(during.state, 'buffering');
+      assert.ok(during.bufferedRecords > 0, JSON.stringify(during));
+      await broker.start();
+      await sleep(1500);
+      await rig.ec.removeDevice('default', 'rdev');
+      const produced = rec.samples.filter((s) => s.deviceId === 'default/rdev').map((s) => s.text);
+      await until(() => sub.got.length >= produced.length, 15_000, `all ${produced.length} messages`);
+      const values = sub.got.map((g) => g.payload.split(': ')[1]);
+      assert.deepEqual(values, produced, 'every sample once, in order');
+      assert.equal(rig.mapper.sinks()[0]!.state, 'up');
+    } finally {
+      await rig.stop();
+      await sub.client.endAsync();
+    }
+  });
+});
