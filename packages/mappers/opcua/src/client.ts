@@ -64,7 +64,10 @@ const WRITE_REJECTIONS = /BadTypeMismatch|BadOutOfRange|BadNotWritable|BadUserAc
 
 /** Rejects with `signal.reason` as soon as `signal` aborts (the request itself cannot be cancelled). */
 export function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
+  if (signal.aborted) {
+    p.catch(() => undefined); // settles later; nobody waits for it any more
+    return Promise.reject(signal.reason);
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });

@@ -7,6 +7,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createLogger, createMapper, type Logger, type MapperHandle, type PropertyRequest, type PropertyType } from '@mapperkit/framework';
+import { TestEdgecore } from '@mapperkit/framework/testing';
+import type { OpcuaDeviceClient } from '../src/client.ts';
+import type { ProtocolConfig, VisitorConfig } from '../src/config.ts';
+import driver from '../src/driver.ts';
 
 export const TEST_NAMESPACE_URI = 'urn:mapperkit:opcua-test';
 export const USER = 'operator';
@@ -18,6 +23,7 @@ export interface ServerStats {
   readRequests: number;
   deviceReadRequests: number;
   readNodes: number;
+  deviceReadNodes: number;
   maxReadNodes: number;
   writeRequests: number;
   createMonitoredItemsRequests: number;
@@ -146,6 +152,10 @@ export class TestServer {
   trustUser(certificateFile: string): Promise<void> {
     return this.call({ cmd: 'trustUser', certificateFile });
   }
+  /** Sessions activated since this server process started: channel security and identity. */
+  activations(): Promise<{ securityMode: string; securityPolicy: string; identity: string; at: number }[]> {
+    return this.call({ cmd: 'activations' });
+  }
   sessions(): Promise<number> {
     return this.call({ cmd: 'sessions' });
   }
@@ -179,3 +189,119 @@ export class TestServer {
     if (this.ownDir) rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/* ── A mapper on the OPC UA driver talking DMI to a TestEdgecore ── */
+
+export interface PropSpec {
+  readonly name: string;
+  /** Model type: INT, FLOAT, DOUBLE, BOOLEAN, STRING, BYTES. */
+  readonly type: string;
+  readonly access?: 'ReadWrite' | 'ReadOnly';
+  readonly visitor: Record<string, string | number | boolean>;
+  readonly collectCycle?: number;
+  readonly reportCycle?: number;
+  readonly desired?: string;
+}
+
+/**
+ * devices.kubeedge.io/v1beta1 YAML for one model and its devices (JSON is YAML), converted
+ * by TestEdgecore.fromCrdYaml exactly as edgecore converts CRDs.
+ */
+export function crdYaml(model: string, props: readonly PropSpec[], devices: readonly { name: string; protocol: Record<string, string | number | boolean>; props?: readonly PropSpec[] }[]): string {
+  const docs: unknown[] = [
+    {
+      apiVersion: 'devices.kubeedge.io/v1beta1',
+      kind: 'DeviceModel',
+      metadata: { name: model, namespace: 'default' },
+      spec: { protocol: 'opcua', properties: props.map((p) => ({ name: p.name, type: p.type, accessMode: p.access ?? 'ReadOnly' })) },
+    },
+    ...devices.map((d) => ({
+      apiVersion: 'devices.kubeedge.io/v1beta1',
+      kind: 'Device',
+      metadata: { name: d.name, namespace: 'default' },
+      spec: {
+        deviceModelRef: { name: model },
+        nodeName: 'edge-1',
+        protocol: { protocolName: 'opcua', configData: d.protocol },
+        stateReport: { reportToCloud: false, reportCycle: 1000 },
+        properties: (d.props ?? props).map((p) => ({
+          name: p.name,
+          collectCycle: p.collectCycle ?? 200,
+          reportCycle: p.reportCycle ?? 200,
+          reportToCloud: true,
+          ...(p.desired !== undefined ? { desired: { value: p.desired } } : {}),
+          visitors: { protocolName: 'opcua', configData: p.visitor },
+        })),
+      },
+    })),
+  ];
+  return docs.map((d) => JSON.stringify(d)).join('\n---\n');
+}
+
+export interface MapperRig {
+  readonly dir: string;
+  readonly ec: TestEdgecore;
+  readonly mapper: MapperHandle;
+  /** JSON log lines the mapper wrote. */
+  readonly logs: string[];
+  stop(): Promise<void>;
+}
+
+/** A TestEdgecore holding the devices of `yamlText` and a mapper (createMapper) on the OPC UA driver. */
+export async function startMapper(yamlText: string, runtimeExtra: Record<string, number> = {}): Promise<MapperRig> {
+  const dir = mkdtempSync(join(tmpdir(), 'opcua-rig-'));
+  const ec = await TestEdgecore.start({ socketPath: join(dir, 'dmi.sock'), ...TestEdgecore.fromCrdYaml(yamlText), limiter: false });
+  const runtime = { report_rate: 1000, report_burst: 1000, state_check_ms: 300, backoff_initial_ms: 100, backoff_max_ms: 1000, read_timeout_ms: 3000, ...runtimeExtra };
+  const config =
+    `grpc_server:\n  socket_path: ${join(dir, 'mapper.sock')}\ncommon:\n  name: opcua-mapper\n  protocol: opcua\n  edgecore_sock: ${join(dir, 'dmi.sock')}\n  http_port: "0"\n` +
+    `runtime:\n${Object.entries(runtime)
+      .map(([k, v]) => `  ${k}: ${v}\n`)
+      .join('')}rest:\n  enabled: false\n`;
+  const logs: string[] = [];
+  const destination = { write: (line: string) => void logs.push(line) };
+  const mapper = await createMapper({ driver, config, logger: createLogger({ level: process.env['MK_TEST_LOG'] ? 'debug' : 'info', destination }) });
+  await mapper.whenRegistered();
+  return {
+    dir,
+    ec,
+    mapper,
+    logs,
+    async stop() {
+      await mapper.stop();
+      await ec.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `fn` resolves true; rejects after `timeoutMs` naming `what`. */
+export async function until(fn: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/* ── The driver used directly (no mapper) ── */
+
+export type Req = PropertyRequest<VisitorConfig>;
+
+/** A PropertyRequest with the visitor validated by the driver's schema (as the framework does). */
+export async function request(name: string, type: PropertyType, visitor: Record<string, unknown>, accessMode: 'ReadWrite' | 'ReadOnly' = 'ReadWrite'): Promise<Req> {
+  const r = (await driver.visitorConfig['~standard'].validate(visitor)) as { value?: VisitorConfig; issues?: unknown };
+  if (!r.value) throw new Error(`bad visitor for ${name}: ${JSON.stringify(r.issues)}`);
+  return { name, type, accessMode, visitor: r.value, minimum: undefined, maximum: undefined, unit: '' };
+}
+
+/** Validates protocol configData with the driver's schema and connects. */
+export async function connect(raw: Record<string, unknown>, log: Logger = createLogger({ level: 'silent' })): Promise<OpcuaDeviceClient> {
+  const r = (await driver.protocolConfig['~standard'].validate(raw)) as { value?: ProtocolConfig; issues?: unknown };
+  if (!r.value) throw new Error(`bad protocol config: ${JSON.stringify(r.issues)}`);
+  const client = await driver.connect({ device: { id: 'test/dev', name: 'dev', namespace: 'test', model: 'm' }, config: r.value, log }, AbortSignal.timeout(20_000));
+  return client as OpcuaDeviceClient;
+}
+
+export const signal = (ms = 5000): AbortSignal => AbortSignal.timeout(ms);
