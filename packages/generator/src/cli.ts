@@ -3,15 +3,14 @@
 // Every question has a flag, so the CLI runs unattended (CI, scripts) with --yes.
 import { spawnSync } from 'node:child_process';
 import { relative } from 'node:path';
-import * as prompts from '@clack/prompts';
 import yargs from 'yargs';
-import { doctor, formatReport } from './doctor.js';
 import { CreateMapperError } from './errors.js';
 import { validateProtocol } from './names.js';
 import { resolveOptions, scaffold } from './scaffold.js';
-import { writeSchemas } from './schema.js';
 import { ownVersion, TEMPLATES } from './templates.js';
-import { upgrade } from './upgrade.js';
+
+// Loaded only when needed, so that `create-mapper <dir> --yes` starts fast.
+type Prompts = typeof import('@clack/prompts');
 
 export interface CliIo {
   readonly out: (s: string) => void;
@@ -23,7 +22,7 @@ export interface CliIo {
 const defaultIo: CliIo = { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) };
 
 function cancelled<T>(v: T | symbol): T {
-  if (prompts.isCancel(v) || typeof v === 'symbol') throw new CreateMapperError('cancelled');
+  if (typeof v === 'symbol') throw new CreateMapperError('cancelled');
   return v;
 }
 
@@ -52,20 +51,21 @@ async function create(args: CreateArgs, io: CliIo): Promise<void> {
   const interactive = !args.yes && (args.interactive ?? io.interactive ?? (Boolean(process.stdin.isTTY) && Boolean(process.stdout.isTTY)));
   // 1. Collect answers: flags first, then questions for what is missing (interactive only).
   let { dir, protocol, template, stream, install } = args;
-  if (interactive) prompts.intro(`create-mapper ${ownVersion()}`);
+  const prompts: Prompts | undefined = interactive ? await import('@clack/prompts') : undefined;
+  prompts?.intro(`create-mapper ${ownVersion()}`);
   if (dir === undefined) {
-    if (!interactive) throw new CreateMapperError('missing target directory', { hint: 'usage: create-mapper <dir> --protocol <name> [--stream] [--yes]' });
+    if (!prompts) throw new CreateMapperError('missing target directory', { hint: 'usage: create-mapper <dir> --protocol <name> [--stream] [--yes]' });
     dir = cancelled<string>(await prompts.text({ message: 'Project directory', placeholder: 'my-mapper', defaultValue: 'my-mapper' }));
   }
   if (protocol === undefined) {
-    if (!interactive) throw new CreateMapperError('missing --protocol', { hint: 'e.g. create-mapper my-mapper --protocol modbus' });
+    if (!prompts) throw new CreateMapperError('missing --protocol', { hint: 'e.g. create-mapper my-mapper --protocol modbus' });
     protocol = cancelled<string>(await prompts.text({ message: 'Protocol name (lower case, e.g. modbus)', validate: validWith(validateProtocol) }));
   }
-  if (template === undefined && interactive && TEMPLATES.length > 1) {
+  if (template === undefined && prompts && TEMPLATES.length > 1) {
     template = cancelled<string>(await prompts.select({ message: 'Template', options: TEMPLATES.map((t) => ({ value: t.name, label: t.name, hint: t.description })) }));
   }
-  if (stream === undefined && interactive) stream = cancelled<boolean>(await prompts.confirm({ message: 'Add camera stream capture (STREAM properties saveFrame/saveVideo, ffmpeg)?', initialValue: false }));
-  if (install === undefined && interactive) install = cancelled<boolean>(await prompts.confirm({ message: 'Run npm install now?', initialValue: true }));
+  if (stream === undefined && prompts) stream = cancelled<boolean>(await prompts.confirm({ message: 'Add camera stream capture (STREAM properties saveFrame/saveVideo, ffmpeg)?', initialValue: false }));
+  if (install === undefined && prompts) install = cancelled<boolean>(await prompts.confirm({ message: 'Run npm install now?', initialValue: true }));
 
   // 2. Validate everything before writing anything.
   const opts = { targetDir: dir, protocol, name: args.name, template, stream: stream ?? false, force: args.force ?? false };
@@ -81,7 +81,7 @@ async function create(args: CreateArgs, io: CliIo): Promise<void> {
     if (r.status !== 0) throw new CreateMapperError(`the project was created in ${shown}, but npm install failed (exit ${r.status ?? r.signal})`);
   }
   const summary = `Created ${result.name} (${result.protocol} mapper${result.stream ? ', with stream capture' : ''}) in ${shown}: ${result.files.size} files.\nNext:\n${next.map((l) => `  ${l}`).join('\n')}\nFill in src/driver.ts (look for TODO).\n`;
-  if (interactive) prompts.outro(summary);
+  if (prompts) prompts.outro(summary);
   else io.out(summary);
 }
 
@@ -120,6 +120,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
           .option('install', { type: 'boolean', default: true, describe: 'run npm install afterwards (--no-install to skip)' })
           .option('dry-run', { type: 'boolean', default: false, describe: 'show what would change' }),
       async (a) => {
+        const { upgrade } = await import('./upgrade.js');
         const r = await upgrade({ dir: a.dir, install: a.install, dryRun: a['dry-run'], ...(a.to === undefined ? {} : { to: a.to }) });
         io.out(
           `${a['dry-run'] ? 'Would upgrade' : 'Upgraded'} @mapperkit/framework ${r.from} → ${r.to} (range ${r.rangeBefore} → ${r.rangeAfter}).\n` +
@@ -140,6 +141,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
           .option('skip-socket', { type: 'boolean', default: false, describe: "don't check edgecore's socket" })
           .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' }),
       async (a) => {
+        const { doctor, formatReport } = await import('./doctor.js');
         const r = await doctor({ dir: a.dir, config: a.config, devices: a.devices, driver: a.driver, checkSocket: !a['skip-socket'] });
         io.out(a.json ? `${JSON.stringify(r, null, 2)}\n` : formatReport(r));
         if (r.errors > 0) code = 1;
@@ -154,6 +156,7 @@ export async function main(argv: readonly string[], io: CliIo = defaultIo): Prom
           .option('driver', { type: 'string', default: 'dist/driver.js', describe: 'compiled driver module (default export)' })
           .option('out', { type: 'string', default: 'schema', describe: 'output folder' }),
       async (a) => {
+        const { writeSchemas } = await import('./schema.js');
         const files = await writeSchemas({ dir: a.dir, driver: a.driver, out: a.out });
         io.out(`Wrote ${files.join(', ')}\n`);
       },

@@ -104,7 +104,7 @@ export async function doctor(opts: DoctorOptions): Promise<DoctorReport> {
   }
 
   // 2. Device and DeviceModel objects
-  const files = yamlFiles(p.dir, opts.devices ?? ['devices']);
+  const files = yamlFiles(p.dir, opts.devices ?? ['devices']).filter((f) => f !== configFile);
   if (files.length === 0) add('warning', (opts.devices ?? ['devices']).join(', '), '', 'no Device/DeviceModel YAML found', 'pass --devices <file-or-folder>');
   const models = new Map<string, { obj: Obj; file: string }>();
   const devices: { obj: Obj; file: string }[] = [];
@@ -180,7 +180,7 @@ export async function doctor(opts: DoctorOptions): Promise<DoctorReport> {
     try {
       decoded = p.dmi.deviceFromProto(p.dmi.deviceToProto(obj, model?.obj));
     } catch (err) {
-      add('error', file, where, (err as Error).message, 'configData values must be scalars (string, number, boolean): edgecore cannot send nested maps or lists');
+      add('error', file, where, (err as Error).message.replace(`${where}: `, ''), 'configData values must be scalars (string, number, boolean): edgecore cannot send nested maps or lists');
       continue;
     }
     for (const e of decoded.problems) if (!/ is negative;/.test(e.message)) add('warning', file, where, e.message);

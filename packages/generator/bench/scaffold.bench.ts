@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+// Scaffolding time (goal: < 1 s). Three measures:
+//  - in-process renderProject (templates read and compiled: first call cold, then warm),
+//  - in-process scaffold() to disk (render + atomic write of a fresh project),
+//  - the whole CLI as users run it (`node bin/create-mapper.js <dir> --protocol x --yes`,
+//    process start included), default and --stream.
+// Writes bench/results/generator.json at the repository root.
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { renderProject, scaffold } from '../src/index.js';
+
+const repo = new URL('../../../', import.meta.url).pathname;
+const bin = join(repo, 'packages/generator/bin/create-mapper.js');
+const tmp = mkdtempSync(join(tmpdir(), 'create-mapper-bench-'));
+const load = loadavg()[0]!;
+
+function stats(ms: number[]): { n: number; p50: number; p95: number; max: number; mean: number } {
+  const s = [...ms].sort((a, b) => a - b);
+  const q = (p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+  const r = (x: number): number => Math.round(x * 100) / 100;
+  return { n: s.length, p50: r(q(0.5)), p95: r(q(0.95)), max: r(s.at(-1)!), mean: r(s.reduce((a, b) => a + b, 0) / s.length) };
+}
+
+const time = (fn: () => void): number => {
+  const t = performance.now();
+  fn();
+  return performance.now() - t;
+};
+
+const cold = time(() => renderProject({ targetDir: join(tmp, 'cold'), protocol: 'acme' }));
+const warm = Array.from({ length: 200 }, (_, i) => time(() => renderProject({ targetDir: join(tmp, `w${i}`), protocol: 'acme', stream: i % 2 === 1 })));
+
+const toDisk: number[] = [];
+for (let i = 0; i < 50; i++) {
+  const t = performance.now();
+  await scaffold({ targetDir: join(tmp, `disk-${i}`), protocol: 'acme', stream: i % 2 === 1 });
+  toDisk.push(performance.now() - t);
+}
+
+mkdirSync(join(tmp, 'cli'));
+const cli = (stream: boolean): number[] =>
+  Array.from({ length: 10 }, (_, i) => {
+    const t = performance.now();
+    const r = spawnSync(process.execPath, [bin, `p-${stream}-${i}`, '--protocol', 'acme', '--yes', ...(stream ? ['--stream'] : [])], { cwd: join(tmp, 'cli'), encoding: 'utf8' });
+    const ms = performance.now() - t;
+    if (r.status !== 0) throw new Error(`create-mapper failed: ${r.stderr}`);
+    return ms;
+  });
+const nodeStart = Array.from({ length: 10 }, () => time(() => spawnSync(process.execPath, ['-e', '0'])));
+const cliDefault = cli(false);
+const cliStream = cli(true);
+
+const result = {
+  benchmark: 'generator',
+  date: new Date().toISOString(),
+  machine: { cpus: cpus().length, model: cpus()[0]?.model.split(' ').slice(0, 2).join(' '), node: process.version, loadavg1mAtStart: Math.round(load * 100) / 100, loadavg1mAtEnd: Math.round(loadavg()[0]! * 100) / 100 },
+  goalMs: 1000,
+  renderColdMs: Math.round(cold * 100) / 100,
+  renderWarmMs: stats(warm),
+  scaffoldToDiskMs: stats(toDisk),
+  cliEndToEndMs: { default: stats(cliDefault), stream: stats(cliStream) },
+  nodeProcessStartMs: stats(nodeStart),
+  meetsGoal: Math.max(...cliDefault, ...cliStream) < 1000,
+};
+rmSync(tmp, { recursive: true, force: true });
+mkdirSync(join(repo, 'bench/results'), { recursive: true });
+writeFileSync(join(repo, 'bench/results/generator.json'), `${JSON.stringify(result, null, 2)}\n`);
+console.log(JSON.stringify(result, null, 2));
