@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { type Document, isMap, isScalar, parseDocument } from 'yaml';
+import { Document, isMap, isScalar, parseDocument } from 'yaml';
 import { CreateMapperError } from './errors.js';
 import { ownVersion } from './templates.js';
 
@@ -13,8 +13,9 @@ export const FRAMEWORK_PACKAGE = '@mapperkit/framework';
 
 /**
  * A change to config.yaml that a framework release needs (a renamed or removed key). Applied
- * to config.yaml and to the copies of it in resource/configmap.yaml (`data.configData`) and
- * helm/values.yaml (`config`). Comments and formatting of untouched keys are kept.
+ * to config.yaml and to the copies of it in resource/configmap.yaml (`data.configData`, text)
+ * and helm/values.yaml (`config`, a map with only some keys). Comments and formatting of
+ * untouched keys are kept.
  */
 export interface Migration {
   /** The framework version that needs it; applied when upgrading from below it to it or above. */
@@ -91,15 +92,26 @@ function applyToDoc(doc: Document, migrations: readonly Migration[], applied: Se
   return changed;
 }
 
-/** Migrates a YAML file whose node at `path` is config.yaml text (a block scalar). */
+/**
+ * Migrates a YAML file that holds a copy of config.yaml at `path`: as text (a block scalar, the
+ * ConfigMap's `configData`) or as a map (the Helm chart's `config` values).
+ */
 function migrateEmbedded(text: string, path: readonly string[], migrations: readonly Migration[], applied: Set<string>): string | undefined {
   const outer = parseDocument(text);
   const node = outer.getIn(path, true);
-  if (!isScalar(node) || typeof node.value !== 'string') return undefined;
-  const inner = parseDocument(node.value);
-  if (!isMap(inner.contents) || !applyToDoc(inner, migrations, applied)) return undefined;
-  node.value = inner.toString();
-  return outer.toString();
+  if (isScalar(node) && typeof node.value === 'string') {
+    const inner = parseDocument(node.value);
+    if (!isMap(inner.contents) || !applyToDoc(inner, migrations, applied)) return undefined;
+    node.value = inner.toString();
+    return outer.toString();
+  }
+  if (isMap(node)) {
+    // A Document over the same node: the migration edits the map in place.
+    const inner = new Document();
+    inner.contents = node;
+    return applyToDoc(inner, migrations, applied) ? outer.toString() : undefined;
+  }
+  return undefined;
 }
 
 /**

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseMapperConfig } from '@mapperkit/framework';
 import { parseCrdYaml } from '@mapperkit/framework/dmi';
+import { Ajv } from 'ajv';
 import { parse, parseAllDocuments } from 'yaml';
 import { CreateMapperError, listTemplateFiles, outputPath, ownVersion, renderProject, scaffold, STREAM_OVERLAY, templatesRoot } from '../src/index.js';
 
@@ -66,7 +67,7 @@ describe('renderProject', () => {
     assert.equal(ownVersion(), fw.version, 'create-mapper and @mapperkit/framework are released together (same version)');
   });
 
-  it('config.yaml, the ConfigMap and the Helm values carry the same valid config', () => {
+  it('config.yaml, the ConfigMap and the Helm values agree', () => {
     const p = renderProject({ targetDir: join(tmp, 'x'), protocol: 'acme' });
     const config = p.files.get('config.yaml')!;
     const { config: c, unknownKeys } = parseMapperConfig(config);
@@ -76,11 +77,32 @@ describe('renderProject', () => {
     const cm = parse(p.files.get('resource/configmap.yaml')!) as { kind: string; data: { configData: string } };
     assert.equal(cm.kind, 'ConfigMap');
     assert.equal(cm.data.configData, config);
-    const values = parse(p.files.get('helm/values.yaml')!) as { config: string };
-    assert.equal(values.config, config);
+    const values = parse(p.files.get('helm/values.yaml')!) as { config: { common: { name: string; protocol: string } } };
+    assert.deepEqual(values.config.common, { name: c.common.name, protocol: 'acme', http_port: 7777 });
     const dep = parse(p.files.get('resource/deployment.yaml')!) as { spec: { template: { spec: { volumes: { configMap?: { items: { key: string; path: string }[] } }[] } } } };
     const cmVolume = dep.spec.template.spec.volumes.find((v) => v.configMap);
     assert.deepEqual(cmVolume?.configMap?.items, [{ key: 'configData', path: 'config.yaml' }]);
+  });
+
+  it('the Helm values, merged over charts/mapper defaults as helm merges them, satisfy the chart schema', (t) => {
+    const chart = join(repo, 'charts/mapper');
+    if (!existsSync(join(chart, 'values.schema.json'))) {
+      t.skip('charts/mapper is not in this checkout');
+      return;
+    }
+    const merge = (a: unknown, b: unknown): unknown => {
+      if (typeof a !== 'object' || a === null || Array.isArray(a) || typeof b !== 'object' || b === null || Array.isArray(b)) return b;
+      const out: Record<string, unknown> = { ...(a as Record<string, unknown>) };
+      for (const [k, v] of Object.entries(b)) out[k] = merge(out[k], v);
+      return out;
+    };
+    const defaults: unknown = parse(readFileSync(join(chart, 'values.yaml'), 'utf8'));
+    const validate = new Ajv({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(join(chart, 'values.schema.json'), 'utf8')) as object);
+    for (const protocol of ['acme', 'onvif-cam']) {
+      const values: unknown = parse(renderProject({ targetDir: join(tmp, 'x'), protocol }).files.get('helm/values.yaml')!);
+      assert.ok(validate(merge(defaults, values)), `helm/values.yaml for ${protocol}: ${JSON.stringify(validate.errors)}`);
+    }
+    assert.ok(!validate(merge(defaults, { image: { repository: 'Bad Repo!' } })), 'the schema check can fail');
   });
 
   it('example Device/DeviceModel YAML converts as edgecore converts it', () => {

@@ -61,7 +61,10 @@ describe('upgrade', () => {
     assert.doesNotMatch(config, /http_port|\n {2}address:/);
     assert.match(config, /# The mapper's own DMI socket; edgecore dials it\./, 'comments kept');
     assert.equal((parse(read('resource/configmap.yaml')) as { data: { configData: string } }).data.configData, config, 'ConfigMap copy migrated the same way');
-    assert.equal((parse(read('helm/values.yaml')) as { config: string }).config, config, 'Helm values copy migrated the same way');
+    const values = parse(read('helm/values.yaml')) as { config: { common: Record<string, unknown> } };
+    assert.equal(values.config.common['http_port'], undefined, 'Helm values copy migrated too');
+    assert.equal(values.config.common['protocol'], 'acme');
+    assert.match(read('helm/values.yaml'), /# The mapper's config\.yaml \(upstream keys\)/, 'comments kept');
   });
 
   it('touches no user code', async () => {
