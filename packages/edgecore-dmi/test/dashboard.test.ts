@@ -48,14 +48,15 @@ describe('dashboard in headless Chromium', () => {
   it('shows the values the mapper just reported, live', async () => {
     const cell = 'twin-default/t1-temperature-reported';
     await page.getByTestId(cell).waitFor();
-    await page.waitForFunction((id) => {
-      const t = document.querySelector(`[data-testid="${id}"]`)?.textContent?.trim();
-      return t !== undefined && t !== '-';
-    }, cell);
-    const first = await text(cell);
+    const first = await eventually(async () => {
+      const t = await text(cell);
+      return t !== '-' && t !== '' ? t : undefined;
+    }, 10_000, 'a reported temperature in the page');
     // The counter goes up with every read: the page must move on without a reload.
-    await page.waitForFunction(([id, v]) => document.querySelector(`[data-testid="${id}"]`)?.textContent?.trim() !== v, [cell, first] as const, { timeout: 10_000 });
-    const second = await text(cell);
+    const second = await eventually(async () => {
+      const t = await text(cell);
+      return t !== first ? t : undefined;
+    }, 10_000, 'the page to show a newer value');
     const history = server.history('t1', 'temperature').map((h) => h.value);
     assert.ok(history.includes(first), `${first} was reported (history ${history.join(',')})`);
     assert.ok(history.includes(second), `${second} was reported`);
@@ -64,7 +65,7 @@ describe('dashboard in headless Chromium', () => {
   });
 
   it('draws a chart of recent values and lists the problems', async () => {
-    await page.waitForFunction(() => Number(document.getElementById('chart')?.dataset['points']) >= 3, undefined, { timeout: 10_000 });
+    await eventually(async () => Number(await page.locator('#chart').getAttribute('data-points')) >= 3, 10_000, 'a chart with 3 points');
     assert.equal(await page.locator('#chart polyline').count(), 1);
     assert.match((await page.locator('#chart-title').textContent()) ?? '', /default\/t1 · temperature/);
     const problems = (await page.locator('#problems').textContent()) ?? '';
@@ -77,18 +78,18 @@ describe('dashboard in headless Chromium', () => {
     await page.selectOption('#desired-property', 'setpoint');
     await page.fill('#desired-value', '27.5');
     await page.click('#desired-submit');
-    await page.waitForFunction(() => /desired 27\.5/.test(document.getElementById('desired-result')?.textContent ?? ''));
+    await eventually(async () => /desired 27\.5/.test((await page.locator('#desired-result').textContent()) ?? ''), 10_000, 'the form result');
     await eventually(() => mapper!.device('default/t1')?.observedDesired.get('setpoint') === '27.5', 10_000, 'the mapper to write 27.5');
     await eventually(() => mapper!.device('default/t1')?.values.get('setpoint')?.sample?.text === '27.5', 10_000, 'the device to read back 27.5');
-    await page.waitForFunction(() => document.querySelector('[data-testid="twin-default/t1-setpoint-reported"]')?.textContent?.trim() === '27.5', undefined, { timeout: 10_000 });
-    await page.waitForFunction(() => document.querySelector('[data-testid="twin-default/t1-setpoint-observed"]')?.textContent?.trim() === '27.5', undefined, { timeout: 10_000 });
+    await eventually(async () => (await text('twin-default/t1-setpoint-reported')) === '27.5', 10_000, 'the page to show reported 27.5');
+    await eventually(async () => (await text('twin-default/t1-setpoint-observed')) === '27.5', 10_000, 'the page to show observed desired 27.5');
     assert.match(await text('twin-default/t1-setpoint-desired'), /^27\.5/);
   });
 
   it('an invalid desired value is refused in the page with the reason', async () => {
     await page.fill('#desired-value', 'warm');
     await page.click('#desired-submit');
-    await page.waitForFunction(() => document.getElementById('desired-result')?.className === 'error');
+    await eventually(async () => (await page.locator('#desired-result').getAttribute('class')) === 'error', 10_000, 'the form error');
     assert.match((await page.locator('#desired-result').textContent()) ?? '', /device default\/t1 property setpoint: "warm" is not a valid FLOAT/);
   });
 });
