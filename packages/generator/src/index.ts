@@ -6,6 +6,7 @@ export { validatePackageName, validateProtocol } from './names.js';
 export { upgrade, compareVersions, MIGRATIONS, FRAMEWORK_PACKAGE, type Migration, type UpgradeOptions, type UpgradeResult } from './upgrade.js';
 export { doctor, formatReport, type DoctorOptions, type DoctorReport, type Problem } from './doctor.js';
 export { writeSchemas, buildSchemas, type SchemaOptions } from './schema.js';
+export { checkProjectShape, SHAPE_FILES, SHAPE_SCRIPTS, ENTRY_POINT, type ShapeProblem } from './shape.js';
 export { loadProject, loadFramework, type LoadedProject } from './project.js';
 export { main, type CliIo } from './cli.js';
 export { CreateMapperError } from './errors.js';
