@@ -6,8 +6,8 @@
 // frames without re-encoding (or encoding H.264 when asked). Frames come from the capture
 // child, so the camera is opened once no matter how many properties use it.
 import { type ChildProcess, type ChildProcessByStdio, spawn } from 'node:child_process';
-import { mkdir, stat, unlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { MapperError } from '@mapperkit/framework';
 import type { Frame, FrameSource } from './capture.js';
@@ -37,6 +37,15 @@ export interface SaveContext {
 /** Upstream's file name for a frame or video started at `ns`. */
 export function streamFileName(ns: bigint, format: string): string {
   return `f${rfc3339Nano(ns)}.${format}`;
+}
+
+/**
+ * Where a file is written before it is complete: a hidden name in the same directory (same
+ * extension, so ffmpeg picks the same muxer). Renamed into place once whole, so anything
+ * watching outputDir never sees a partial file under the final name.
+ */
+function partialPath(path: string): string {
+  return join(dirname(path), `.${basename(path)}`);
 }
 
 async function ensureDir(dir: string): Promise<void> {
@@ -84,8 +93,15 @@ export async function saveFrames(ctx: SaveContext, o: { outputDir: string; forma
       const frame = await ctx.source.nextFrame(afterSeq, ctx.frameTimeoutMs, ctx.signal);
       afterSeq = frame.seq;
       const path = join(o.outputDir, streamFileName(frame.timestampNs, ext));
-      if (JPEG_EXTENSIONS.has(ext)) await writeFile(path, frame.jpeg);
-      else await convertFrame(ctx, frame, path);
+      const part = partialPath(path);
+      try {
+        if (JPEG_EXTENSIONS.has(ext)) await writeFile(part, frame.jpeg);
+        else await convertFrame(ctx, frame, part);
+        await rename(part, path);
+      } catch (err) {
+        await unlink(part).catch(() => undefined);
+        throw err;
+      }
       paths.push(path);
     } catch (err) {
       if (ctx.signal.aborted) throw ctx.signal.reason;
@@ -124,8 +140,13 @@ class Recorder {
   dropped = 0;
   frames = 0;
 
-  constructor(ffmpegPath: string, args: string[], path: string, children: ChildSet) {
+  private readonly part: string;
+
+  /** `makeArgs` gets the path ffmpeg writes to (a hidden partial name, renamed to `path` when done). */
+  constructor(ffmpegPath: string, makeArgs: (out: string) => string[], path: string, children: ChildSet) {
     this.path = path;
+    this.part = partialPath(path);
+    const args = makeArgs(this.part);
     this.children = children;
     this.child = spawn(ffmpegPath, args, { stdio: ['pipe', 'ignore', 'pipe'] });
     children.add(this.child);
@@ -155,12 +176,16 @@ class Recorder {
     this.child.stdin.end();
     const r = await this.exited;
     if (r.error || r.code !== 0) {
-      await unlink(this.path).catch(() => undefined);
+      await unlink(this.part).catch(() => undefined);
       const why = r.error ? r.error.message : `exit ${String(r.code ?? r.signal)}: ${this.stderr.last()}`;
       throw new MapperError('DeviceError', `recording ${this.path} failed (ffmpeg ${why})`);
     }
-    const st = await stat(this.path).catch(() => undefined);
-    if (!st || st.size === 0) throw new MapperError('DeviceError', `recording ${this.path} produced no file`);
+    const st = await stat(this.part).catch(() => undefined);
+    if (!st || st.size === 0) {
+      await unlink(this.part).catch(() => undefined);
+      throw new MapperError('DeviceError', `recording ${this.path} produced no file`);
+    }
+    await rename(this.part, this.path);
     return this.path;
   }
 
@@ -168,7 +193,7 @@ class Recorder {
   async abort(): Promise<void> {
     await stopChild(this.child, 500);
     await this.exited;
-    await unlink(this.path).catch(() => undefined);
+    await unlink(this.part).catch(() => undefined);
   }
 }
 
@@ -218,7 +243,7 @@ export async function saveVideos(
       arm();
       if (!current) {
         const path = join(o.outputDir, streamFileName(frame.timestampNs, ext));
-        current = new Recorder(ctx.ffmpegPath, recordVideoArgs(path, frameRate, o.codec, ext), path, ctx.children);
+        current = new Recorder(ctx.ffmpegPath, (out) => recordVideoArgs(out, frameRate, o.codec, ext), path, ctx.children);
         recorders.push(current);
       }
       current.write(frame.jpeg);

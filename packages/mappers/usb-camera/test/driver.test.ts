@@ -161,14 +161,15 @@ describe('camera-usb client on a test pattern', () => {
 
 describe('camera-usb connect failures', () => {
   it('a device path that does not exist: Unreachable naming the path, and no ffmpeg started', async () => {
-    const before = childProcesses().length;
+    const ffmpegs = (): number => childProcesses().filter((c) => c.comm === 'ffmpeg').length;
+    const before = ffmpegs();
     await assert.rejects(connect({ devicePath: '/dev/video-does-not-exist' }), (e: unknown) => {
       assert.ok(isMapperError(e));
       assert.equal(e.kind, 'Unreachable');
       assert.match(e.message, /\/dev\/video-does-not-exist does not exist: no camera at this path/);
       return true;
     });
-    assert.equal(childProcesses().length, before);
+    assert.equal(ffmpegs(), before);
   });
 
   it('a path that is not a character device: InvalidConfig (unhealthy, not retried as offline)', async () => {
