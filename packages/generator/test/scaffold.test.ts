@@ -7,6 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { parseMapperConfig } from '@mapperkit/framework';
 import { parseCrdYaml } from '@mapperkit/framework/dmi';
 import { Ajv } from 'ajv';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { ConfigMap } from 'kubernetes-models/v1';
 import { parse, parseAllDocuments } from 'yaml';
 import { CreateMapperError, listTemplateFiles, outputPath, ownVersion, renderProject, scaffold, STREAM_OVERLAY, templatesRoot } from '../src/index.js';
 
@@ -103,6 +105,25 @@ describe('renderProject', () => {
       assert.ok(validate(merge(defaults, values)), `helm/values.yaml for ${protocol}: ${JSON.stringify(validate.errors)}`);
     }
     assert.ok(!validate(merge(defaults, { image: { repository: 'Bad Repo!' } })), 'the schema check can fail');
+  });
+
+  it('resource/ manifests are valid Kubernetes objects; the Dockerfile is multi-stage, node 20 slim, non-root', () => {
+    for (const stream of [false, true]) {
+      const p = renderProject({ targetDir: join(tmp, 'x'), protocol: 'acme', stream });
+      const dep = new Deployment(parse(p.files.get('resource/deployment.yaml')!) as object);
+      dep.validate();
+      new ConfigMap(parse(p.files.get('resource/configmap.yaml')!) as object).validate();
+      const pod = dep.spec!.template.spec!;
+      assert.equal(pod.securityContext?.runAsNonRoot, true);
+      assert.equal(pod.containers[0]!.securityContext?.readOnlyRootFilesystem, true);
+      const docker = p.files.get('Dockerfile')!;
+      const froms = docker.match(/^FROM .*$/gm) ?? [];
+      assert.deepEqual(froms, ['FROM node:20-slim AS build', 'FROM node:20-slim']);
+      const final = docker.slice(docker.lastIndexOf('FROM '));
+      assert.match(final, /^USER node$/m, 'final stage runs as the non-root node user');
+      assert.match(final, /npm prune --omit=dev|COPY --from=build \/app\/node_modules/, 'production dependencies only');
+      assert.equal(/apt-get install -y --no-install-recommends ffmpeg/.test(final), stream, 'ffmpeg only in the stream image');
+    }
   });
 
   it('example Device/DeviceModel YAML converts as edgecore converts it', () => {
