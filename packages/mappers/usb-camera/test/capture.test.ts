@@ -109,6 +109,17 @@ describe('capture supervisor', () => {
     await s.stop(); // idempotent
   });
 
+  it('memory is bounded: a frame above maxFrameBytes is refused and the capture restarted', async () => {
+    const s = await supervisor({ maxFrameBytes: 1000, restartInitialMs: 50, restartMaxMs: 100 });
+    started.push(s);
+    s.start();
+    await waitUntil(() => s.starts >= 3, 5000, 'restarts after oversized frames');
+    assert.ok(s.parseErrors >= 2);
+    assert.equal(s.latest, undefined, 'no oversized frame was kept');
+    assert.match(s.exitReason ?? '', /killed by SIGKILL/);
+    await s.stop();
+  });
+
   it('aborting a waiter settles at once', async () => {
     const s = await supervisor();
     started.push(s);

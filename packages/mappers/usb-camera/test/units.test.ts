@@ -56,7 +56,13 @@ describe('mpjpeg parser', () => {
     for (const chunk of [1, 7, 64, 4096, stream.length]) {
       const frames: Buffer[] = [];
       const p = new MpjpegParser({ maxFrameBytes: 1 << 20, onFrame: (f) => frames.push(f) });
-      for (let i = 0; i < stream.length; i += chunk) p.push(stream.subarray(i, i + chunk));
+      let held = 0;
+      for (let i = 0; i < stream.length; i += chunk) {
+        p.push(stream.subarray(i, i + chunk));
+        held = Math.max(held, p.bufferedBytes);
+      }
+      const biggest = Math.max(...frames.map((f) => f.length));
+      assert.ok(held <= biggest + Math.min(chunk, 4096), `chunk size ${chunk}: held ${held} bytes, at most one frame plus one header`);
       assert.equal(frames.length, 5, `chunk size ${chunk}`);
       for (const f of frames) {
         assert.ok(isCompleteJpeg(f), `chunk size ${chunk}: SOI/EOI`);
