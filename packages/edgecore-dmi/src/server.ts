@@ -3,6 +3,7 @@
 // socket, the inventory from YAML files and the API, delivery to mappers by protocol, reports
 // stored in SQLite, the emulated edgecore limiter, and an HTTP API with a live dashboard.
 import { EventEmitter } from 'node:events';
+import { existsSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type sendUnaryData, type ServerUnaryCall, status } from '@grpc/grpc-js';
@@ -206,7 +207,9 @@ export class EdgecoreDmi {
 
   private constructor(opts: EdgecoreDmiOptions) {
     this.opts = opts;
-    this.socketPath = resolve(opts.socketPath ?? DEFAULT_SOCKET);
+    // edgecore >= v1.23 takes a directory and listens on <dir>/dmi.sock; accept both forms.
+    const sock = resolve(opts.socketPath ?? DEFAULT_SOCKET);
+    this.socketPath = existsSync(sock) && statSync(sock).isDirectory() ? join(sock, 'dmi.sock') : sock;
     this.log = opts.logger ?? pino({ level: opts.logLevel ?? 'info', base: { component: 'edgecore-dmi' }, timestamp: pino.stdTimeFunctions.isoTime });
     this.store = new Store(opts.dbPath ?? defaultDbPath(), { historyLimit: opts.historyLimit });
     const lim = opts.limiter === undefined ? { rate: 1, burst: 100 } : opts.limiter;

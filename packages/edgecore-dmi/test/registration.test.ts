@@ -73,6 +73,15 @@ describe('MapperRegister and the socket', () => {
     assert.throws(() => statSync(sock), /ENOENT/);
   });
 
+  it('a directory as socket path means <dir>/dmi.sock (edgecore v1.23 dmiSockPath)', async () => {
+    const d2 = new TempDir();
+    const s = await startServer(d2, { socketPath: d2.path });
+    assert.equal(s.socketPath, d2.join('dmi.sock'));
+    assert.ok(statSync(d2.join('dmi.sock')).isSocket());
+    await s.close();
+    d2.remove();
+  });
+
   it('refuses to delete a path that is not a socket', async () => {
     const d2 = new TempDir();
     d2.file('dmi.sock', 'not a socket');
