@@ -7,6 +7,11 @@ import type { BleProtocol } from './config.js';
 import { describeTarget } from './config.js';
 import { defaultBindings, type Noble, type NobleBindings, type NoblePeripheral, nobleWithBindings } from './noble.js';
 
+/** A device's hold on a peripheral (see BleCentral.claim). */
+export interface Claim {
+  readonly deviceId: string;
+}
+
 /** What the central remembers of an advertising peripheral. */
 export interface SeenPeripheral {
   readonly peripheral: NoblePeripheral;
@@ -62,7 +67,7 @@ export class BleCentral {
   private readonly stateWaiters = new Set<() => void>();
   private scanners = 0;
   private scanning = false;
-  private readonly claims = new Map<string, string>();
+  private readonly claims = new Map<string, Claim>();
   private connectTail: Promise<void> = Promise.resolve();
   private readonly options: BleCentralOptions;
 
@@ -261,17 +266,23 @@ export class BleCentral {
     return [...this.seen.values()].filter((s) => s.lastSeen >= since);
   }
 
-  /** Marks a peripheral as used by `deviceId`; throws when another device already uses it. */
-  claim(p: NoblePeripheral, deviceId: string): void {
+  /**
+   * Marks a peripheral as used by `deviceId` and returns the claim; throws when another device
+   * uses it. A new claim by the same device replaces its old one (a reconnect).
+   */
+  claim(p: NoblePeripheral, deviceId: string): Claim {
     const owner = this.claims.get(p.id);
-    if (owner !== undefined && owner !== deviceId) {
-      throw new MapperError('Unreachable', `BLE peripheral ${p.address || p.id} is already connected for device ${owner}`);
+    if (owner !== undefined && owner.deviceId !== deviceId) {
+      throw new MapperError('Unreachable', `BLE peripheral ${p.address || p.id} is already connected for device ${owner.deviceId}`);
     }
-    this.claims.set(p.id, deviceId);
+    const claim: Claim = { deviceId };
+    this.claims.set(p.id, claim);
+    return claim;
   }
 
-  release(p: NoblePeripheral, deviceId: string): void {
-    if (this.claims.get(p.id) === deviceId) this.claims.delete(p.id);
+  /** Gives a claim up, unless a newer claim replaced it. */
+  release(p: NoblePeripheral, claim: Claim): void {
+    if (this.claims.get(p.id) === claim) this.claims.delete(p.id);
   }
 
   /**

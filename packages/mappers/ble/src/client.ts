@@ -3,7 +3,6 @@
 // discovered once when the connection was made.
 import {
   type DeviceClient,
-  type DeviceInfo,
   type DeviceState,
   type Logger,
   MapperError,
@@ -14,7 +13,7 @@ import {
   type Subscribable,
   toMapperError,
 } from '@mapperkit/framework';
-import { type BleCentral, raceSignal } from './central.js';
+import { type BleCentral, type Claim, raceSignal } from './central.js';
 import type { BleVisitor } from './config.js';
 import { canNotify, type CharEntry, describeDisconnect, disconnectPeripheral, type GattTable, waitEvent } from './gatt.js';
 import type { NoblePeripheral } from './noble.js';
@@ -25,7 +24,8 @@ export interface BleClientArgs {
   readonly peripheral: NoblePeripheral;
   readonly gatt: GattTable;
   readonly central: BleCentral;
-  readonly device: DeviceInfo;
+  /** This client's hold on the peripheral, given up on close. */
+  readonly claim: Claim;
   /** How the device was identified, for messages. */
   readonly target: string;
   readonly log: Logger;
@@ -41,7 +41,7 @@ export class BleClient implements DeviceClient<BleVisitor>, Subscribable<BleVisi
   private readonly peripheral: NoblePeripheral;
   private readonly gatt: GattTable;
   private readonly central: BleCentral;
-  private readonly device: DeviceInfo;
+  private readonly claim: Claim;
   private readonly target: string;
   private readonly log: Logger;
   private readonly gattTimeoutMs: number;
@@ -62,7 +62,7 @@ export class BleClient implements DeviceClient<BleVisitor>, Subscribable<BleVisi
     this.peripheral = args.peripheral;
     this.gatt = args.gatt;
     this.central = args.central;
-    this.device = args.device;
+    this.claim = args.claim;
     this.target = args.target;
     this.log = args.log;
     this.gattTimeoutMs = args.gattTimeoutMs;
@@ -355,7 +355,7 @@ export class BleClient implements DeviceClient<BleVisitor>, Subscribable<BleVisi
     try {
       await disconnectPeripheral(this.peripheral, 2000);
     } finally {
-      this.central.release(this.peripheral, this.device.id);
+      this.central.release(this.peripheral, this.claim);
     }
   }
 }

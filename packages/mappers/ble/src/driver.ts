@@ -59,7 +59,7 @@ export function createBleDriver(options: BleDriverOptions = {}): BleDriver {
       const target = describeTarget(config);
       await central.ready(signal);
       const peripheral = await central.find(config, signal);
-      central.claim(peripheral, device.id);
+      const claim = central.claim(peripheral, device.id);
       let connected = false;
       try {
         await central.exclusive(signal, `connecting to ${target}`, () => connectPeripheral(peripheral, signal, `connecting to ${target}`, log));
@@ -73,12 +73,12 @@ export function createBleDriver(options: BleDriverOptions = {}): BleDriver {
           },
           'BLE device connected; GATT table discovered',
         );
-        return new BleClient({ peripheral, gatt, central, device, target, log, gattTimeoutMs });
+        return new BleClient({ peripheral, gatt, central, claim, target, log, gattTimeoutMs });
       } catch (err) {
         if (connected) await disconnectPeripheral(peripheral, 2000);
         // The address may have changed (privacy) or the device moved on: scan afresh next time.
         else central.forget(peripheral);
-        central.release(peripheral, device.id);
+        central.release(peripheral, claim);
         throw toMapperError(err, 'Unreachable');
       }
     },

@@ -33,8 +33,14 @@ function captureLogger(): { log: Logger; lines: () => { msg: string; [k: string]
   return { log, lines: () => out.map((l) => JSON.parse(l) as { msg: string }) };
 }
 
-async function connect(driver: ReturnType<typeof createBleDriver>, raw: Record<string, unknown>, log: Logger = silent, timeoutMs = 3000): Promise<DeviceClient<BleVisitor> & Subscribable<BleVisitor>> {
-  const client = await driver.connect({ device, config: protocolConfigSchema.parse(raw), log }, AbortSignal.timeout(timeoutMs));
+async function connect(
+  driver: ReturnType<typeof createBleDriver>,
+  raw: Record<string, unknown>,
+  log: Logger = silent,
+  timeoutMs = 3000,
+  dev = device,
+): Promise<DeviceClient<BleVisitor> & Subscribable<BleVisitor>> {
+  const client = await driver.connect({ device: dev, config: protocolConfigSchema.parse(raw), log }, AbortSignal.timeout(timeoutMs));
   assert.ok(isSubscribable(client), 'the BLE client implements Subscribable');
   return client as DeviceClient<BleVisitor> & Subscribable<BleVisitor>;
 }
@@ -219,7 +225,8 @@ describe('bluetooth driver over real noble with an emulated peripheral', () => {
   });
 
   it('finds a device by local name', async () => {
-    const c = await connect(createBleDriver({ bindings: () => bindings }), { localName: 'Other' });
+    // Same driver (one noble per adapter: a second noble on the same bindings would see events for peripherals it never saw).
+    const c = await connect(driver, { localName: 'Other' }, silent, 3000, { ...device, id: 'default/other', name: 'other' });
     try {
       assert.equal(await c.state(AbortSignal.timeout(500)), 'ok');
       assert.equal(other.stats.connects, 1);
