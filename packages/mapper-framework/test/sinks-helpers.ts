@@ -164,7 +164,7 @@ export async function startMariadb(password: string): Promise<Peer> {
     '--innodb-log-file-size=8M',
   ]);
   await p.start();
-  const sql = `CREATE DATABASE mk; CREATE USER 'mk'@'127.0.0.1' IDENTIFIED BY '${password}'; GRANT ALL ON mk.* TO 'mk'@'127.0.0.1'; FLUSH PRIVILEGES;`;
+  const sql = `CREATE DATABASE mk; CREATE USER 'mk'@'127.0.0.1' IDENTIFIED BY '${password.replace(/[\\']/g, (c) => `\\${c}`)}'; GRANT ALL ON mk.* TO 'mk'@'127.0.0.1'; FLUSH PRIVILEGES;`;
   execFileSync('mariadb', ['--no-defaults', `--socket=${sock}`, '-uroot', '-e', sql]);
   return {
     ...p,

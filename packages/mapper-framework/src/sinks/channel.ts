@@ -132,7 +132,7 @@ export class SinkChannel {
       return;
     }
     if (this.mode === 'memory') {
-      this.log.warn({ sink: this.sink, queued: this.memory.length }, 'sink is slower than its input; buffering to disk');
+      this.log.warn({ queued: this.memory.length }, 'sink is slower than its input; buffering to disk');
       this.toDisk();
     }
   }
@@ -159,7 +159,7 @@ export class SinkChannel {
       (err: unknown) => {
         this.diskFailed = true;
         this.mode = 'memory';
-        this.log.error({ sink: this.sink, err: (err as Error).message }, 'disk buffer unavailable; buffering in memory only (bounded by data_plane.queue_capacity)');
+        this.log.error({ err: (err as Error).message }, 'disk buffer unavailable; buffering in memory only (bounded by data_plane.queue_capacity)');
         if (this.memory.length > this.opts.queueCapacity) this.overflow();
         this.wake();
         return undefined;
@@ -174,7 +174,7 @@ export class SinkChannel {
     const now = Date.now();
     if (reason === 'rejected' || now - this.lastDropLog > 10_000) {
       this.lastDropLog = now;
-      this.log.error({ sink: this.sink, reason, count: n, totals: { ...this.counters.dropped } }, reason === 'rejected' ? 'sink refused a sample; dropped' : 'sink buffer dropping samples');
+      this.log.error({ reason, count: n, totals: { ...this.counters.dropped } }, reason === 'rejected' ? 'sink refused a sample; dropped' : 'sink buffer dropping samples');
     }
   }
 
@@ -215,7 +215,7 @@ export class SinkChannel {
         }
       } catch (err) {
         // Disk I/O errors and bugs: log, wait, carry on (the loop never dies).
-        this.log.error({ sink: this.sink, err: (err as Error).message }, 'sink loop error; retrying');
+        this.log.error({ err: (err as Error).message }, 'sink loop error; retrying');
         await this.backoff();
       }
     }
@@ -224,7 +224,7 @@ export class SinkChannel {
   private recovered(): void {
     this.mode = 'memory';
     if (this.outageStart) {
-      this.log.info({ sink: this.sink, outageMs: Date.now() - this.outageStart, delivered: this.counters.delivered }, 'sink caught up; buffer drained');
+      this.log.info({ outageMs: Date.now() - this.outageStart, delivered: this.counters.delivered }, 'sink caught up; buffer drained');
       this.outageStart = 0;
     }
   }
@@ -293,7 +293,7 @@ export class SinkChannel {
             this.failed(e2);
             return done;
           }
-          this.log.error({ sink: this.sink, device: `${one[0]!.ns}/${one[0]!.dev}`, property: one[0]!.prop, value: one[0]!.val.slice(0, 200), err: e2.message }, 'sink refused a sample');
+          this.log.error({ device: `${one[0]!.ns}/${one[0]!.dev}`, property: one[0]!.prop, value: one[0]!.val.slice(0, 200), err: e2.message }, 'sink refused a sample');
           this.dropped('rejected', 1);
         }
         done += 1;
@@ -340,8 +340,8 @@ export class SinkChannel {
     this.counters.lastError = e.message;
     this.counters.lastErrorAt = Date.now();
     if (this.outageStart === 0) this.outageStart = Date.now();
-    if (first) this.log.warn({ sink: this.sink, err: e.message }, 'sink write failed; buffering and retrying');
-    else this.log.debug({ sink: this.sink, err: e.message }, 'sink write failed again');
+    if (first) this.log.warn({ err: e.message }, 'sink write failed; buffering and retrying');
+    else this.log.debug({ err: e.message }, 'sink write failed again');
   }
 
   /** Called by the disk buffer. */
@@ -392,11 +392,11 @@ export class SinkChannel {
           this.memory = [];
         }
       } catch (err) {
-        this.log.error({ sink: this.sink, err: (err as Error).message, lost: this.memory.length }, 'could not buffer unsent samples at shutdown');
+        this.log.error({ err: (err as Error).message, lost: this.memory.length }, 'could not buffer unsent samples at shutdown');
       }
     }
     const q = this.disk ?? (await this.diskOpening?.catch(() => undefined));
-    await q?.close().catch((err: unknown) => this.log.error({ sink: this.sink, err: (err as Error).message }, 'disk buffer close failed'));
+    await q?.close().catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'disk buffer close failed'));
     await this.writer.close().catch(() => undefined);
   }
 }

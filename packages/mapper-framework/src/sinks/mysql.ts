@@ -41,8 +41,7 @@ export function createMysqlWriter(spec: { addr: string; database: string; userNa
     connectionLimit: 2,
     connectTimeout: 5000,
     enableKeepAlive: true,
-    // Stored as sent: DATETIME(3) in the server's session time zone, like upstream's local time.
-    dateStrings: true,
+    // Timestamps are sent as local time (mysql2's default), as upstream formats them.
   });
   const created = new Set<string>();
   const where = `mysql ${host}:${port}/${spec.database}`;
