@@ -10,6 +10,7 @@ import {
   type DiscoveredDevice,
   type DriverDefinition,
   type Logger,
+  MapperError,
   toMapperError,
 } from '@mapperkit/framework';
 import { BleCentral } from './central.js';
@@ -59,6 +60,10 @@ export function createBleDriver(options: BleDriverOptions = {}): BleDriver {
       const target = describeTarget(config);
       await central.ready(signal);
       const peripheral = await central.find(config, signal);
+      if (peripheral.connectable === false) {
+        // An LE connection to it would stay pending forever.
+        throw new MapperError('Unreachable', `BLE device ${target} advertises as not connectable (a beacon?); it cannot be connected to`);
+      }
       const claim = central.claim(peripheral, device.id);
       let connected = false;
       try {

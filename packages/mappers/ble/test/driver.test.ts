@@ -10,7 +10,7 @@ import { describeDriverConformance } from '@mapperkit/framework/testing';
 import { type BleVisitor, protocolConfigSchema, visitorConfigSchema } from '../src/config.js';
 import { createBleDriver } from '../src/driver.js';
 import { EmulatedBindings, EmulatedPeripheral } from './fixtures/emulated-bindings.js';
-import { SENSOR_MAC, SENSOR_NAME, sensorWorld, TAG_IR_CONFIG, TAG_IR_DATA, XIAOMI_DATA } from './fixtures/sensor.js';
+import { beaconPeripheral, SENSOR_MAC, SENSOR_NAME, sensorWorld, TAG_IR_CONFIG, TAG_IR_DATA, XIAOMI_DATA } from './fixtures/sensor.js';
 
 const silent = createLogger({ level: 'silent' });
 
@@ -94,6 +94,7 @@ describe('bluetooth driver over real noble with an emulated peripheral', () => {
   const { bindings, sensor } = sensorWorld();
   const other = new EmulatedPeripheral({ address: 'D0:00:00:00:00:02', localName: 'Other', rssi: -80, services: [] });
   bindings.addPeripheral(other);
+  bindings.addPeripheral(beaconPeripheral());
   const driver = createBleDriver({ bindings: () => bindings, gattTimeoutMs: 800, discoverScanMs: 150 });
   let client: DeviceClient<BleVisitor> & Subscribable<BleVisitor>;
 
@@ -234,6 +235,14 @@ describe('bluetooth driver over real noble with an emulated peripheral', () => {
       await c.close();
     }
     assert.equal(other.connected, false, 'close() disconnects');
+  });
+
+  it('refuses a device that advertises as not connectable, instead of waiting forever', async () => {
+    await assert.rejects(
+      connect(driver, { localName: 'Beacon' }, silent, 3000, { ...device, id: 'default/beacon', name: 'beacon' }),
+      (e: unknown) => isMapperError(e) && e.kind === 'Unreachable' && /BLE device "Beacon" advertises as not connectable/.test(e.message),
+    );
+    assert.equal(bindings.count('connect', 'f00d00000003'), 0);
   });
 
   it('discovers advertising devices by scanning (Discoverable)', async () => {
