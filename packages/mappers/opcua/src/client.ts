@@ -44,7 +44,7 @@ import {
 } from 'node-opcua';
 import type { ProtocolConfig, VisitorConfig } from './config.js';
 import { dataTypeOf, fromVariant, toVariant } from './convert.js';
-import { connectError, isConnectionLoss, requestErrorKind, statusNameIn } from './errors.js';
+import { connectError, isConnectionLoss, requestErrorKind } from './errors.js';
 import type { NodeRef } from './node-id.js';
 import { routeNodeOpcuaLogs } from './opcua-log.js';
 import { PushQueue } from './queue.js';
@@ -117,11 +117,7 @@ function statusText(s: StatusCode): string {
   return s.description ? `${s.name} (${s.description})` : s.name;
 }
 
-function mappedStatus(s: StatusCode): string {
-  return s.name;
-}
-
-/** A loggers for node-opcua's own messages: the mapper's level and name, no device binding. */
+/** A logger for node-opcua's own messages: the mapper's level and name, no device binding. */
 function libraryLogger(log: Logger): Logger {
   const mapper = (log.bindings() as { mapper?: string }).mapper;
   const l = createLogger({ level: log.level as 'info' });
@@ -231,8 +227,6 @@ export class OpcuaDeviceClient implements DeviceClient<VisitorConfig>, Subscriba
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly subscriptions = new Set<ClientSubscription>();
-  /** Read service calls made (for tests and the benchmark). */
-  readCalls = 0;
 
   constructor(args: { config: ProtocolConfig; log: Logger; client: OPCUAClient; session: ClientSession; security: SecuritySetup; info: ServerInfo }) {
     this.config = args.config;
@@ -308,7 +302,6 @@ export class OpcuaDeviceClient implements DeviceClient<VisitorConfig>, Subscriba
       const nodesToRead: ReadValueIdOptions[] = part.map((p) => ({ nodeId: p.nodeId, attributeId: AttributeIds.Value }));
       let values: DataValue[];
       try {
-        this.readCalls++;
         values = await this.request(`read ${part.length} nodes from ${this.config.url}`, () => this.session.read(nodesToRead, this.config.maxAge), signal);
       } catch (err) {
         if (err instanceof MapperError && /BadTooManyOperations/.test(err.message) && part.length > 1) {
@@ -394,7 +387,7 @@ export class OpcuaDeviceClient implements DeviceClient<VisitorConfig>, Subscriba
       throw err;
     });
     if (!dv) return 'offline';
-    if (dv.statusCode.isBad()) throw new MapperError('DeviceError', `ServerStatus.State: ${mappedStatus(dv.statusCode)}`);
+    if (dv.statusCode.isBad()) throw new MapperError('DeviceError', `ServerStatus.State: ${statusText(dv.statusCode)}`);
     switch (dv.value.value as ServerState) {
       case ServerState.Running:
         return 'ok';
@@ -494,7 +487,8 @@ export class OpcuaDeviceClient implements DeviceClient<VisitorConfig>, Subscriba
     } finally {
       signal.removeEventListener('abort', onAbort);
       this.lostListeners.delete(onLost);
-      if (queue.dropped > 0) this.log.warn({ dropped: queue.dropped }, 'monitored values dropped because the consumer fell behind');
+      if (queue.dropped > 0) this.log.warn({ dropped: queue.dropped, highWater: queue.highWater }, 'monitored values dropped because the consumer fell behind');
+      else this.log.debug({ highWater: queue.highWater }, 'subscription ended');
       if (subscription) {
         this.subscriptions.delete(subscription);
         if (!this.lost && !this.closed) await bounded(subscription.terminate(), 2000);
@@ -519,6 +513,3 @@ export class OpcuaDeviceClient implements DeviceClient<VisitorConfig>, Subscriba
     await this.security.certificateManager.dispose().catch(() => undefined);
   }
 }
-
-/** Status name helper for tests. */
-export { statusNameIn };
