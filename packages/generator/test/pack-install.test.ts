@@ -2,11 +2,11 @@
 // CI proof that generated projects work as users get them: pack the published workspaces,
 // install the packed create-mapper, scaffold, install the project from the packed framework
 // (a local registry for @mapperkit/*, everything else from the npm cache), build, run its
-// tests, run the built mapper against the framework's TestEdgecore until it reports a twin,
-// run doctor/schema, then "publish" a patch release of the framework and show that upgrading
+// tests, run the built mapper against the framework's TestEdgecore and against edgecore-dmi
+// (the workspace build, as a separate process) until each reports a twin, run doctor/schema, then "publish" a patch release of the framework and show that upgrading
 // is a version bump: npm update, rebuild, tests pass, no user file touched.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -97,33 +97,16 @@ describe('packed create-mapper → generated project → installed, built, teste
 
   it('the built mapper registers with a test edgecore and reports a twin', async () => {
     const work = mkdtempSync(join(tmp, 'run-'));
-    const sim = spawn(join(proj, 'node_modules/.bin/tsx'), ['test/simulator.ts', '--port', '0'], { cwd: proj, env: cleanEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
-    let mapper: ChildProcess | undefined;
+    const sim = await startSimulator();
+    let mapper: RunningMapper | undefined;
     let edgecore: TestEdgecore | undefined;
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        let out = '';
-        sim.stdout!.setEncoding('utf8').on('data', (d: string) => {
-          out += d;
-          const m = /listening on [\d.]+:(\d+)/.exec(out);
-          if (m) resolve(Number(m[1]));
-        });
-        sim.once('exit', (c) => reject(new Error(`simulator exited ${c}: ${out}`)));
-      });
-      const crds = ['devices/device-model.yaml', 'devices/device-instance.yaml'].map((f) => readFileSync(join(proj, f), 'utf8')).join('\n---\n').replace(/port: 5020\b/, `port: ${port}`);
-      edgecore = await TestEdgecore.start({ socketPath: join(work, 'dmi.sock'), ...TestEdgecore.fromCrdYaml(crds) });
-      const config = readFileSync(join(proj, 'config.yaml'), 'utf8')
-        .replace(/socket_path: .*/, `socket_path: ${join(work, 'acme.sock')}`)
-        .replace(/edgecore_sock: .*/, `edgecore_sock: ${join(work, 'dmi.sock')}`);
-      writeFileSync(join(work, 'config.yaml'), config);
-      const child = spawn(process.execPath, ['dist/main.js', '--config-file', join(work, 'config.yaml'), '--v', '1'], { cwd: proj, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-      mapper = child;
-      let logs = '';
-      child.stdout!.setEncoding('utf8').on('data', (d: string) => (logs += d));
-      child.stderr!.setEncoding('utf8').on('data', (d: string) => (logs += d));
+      edgecore = await TestEdgecore.start({ socketPath: join(work, 'dmi.sock'), ...TestEdgecore.fromCrdYaml(devicesYaml(sim.port)) });
+      mapper = startMapper(work);
       const ec = edgecore;
+      const m = mapper;
       await ec.waitFor(() => ec.twinsOf('default/acme-device-1').get('temperature')?.reported === '21.5', 15_000, 'temperature twin').catch((e: Error) => {
-        throw new Error(`${e.message}\nmapper output:\n${logs}`);
+        throw new Error(`${e.message}\nmapper output:\n${m.logs()}`);
       });
       assert.equal(ec.mapper?.protocol, 'acme');
       assert.equal(ec.stateOf('default/acme-device-1'), 'ok');
@@ -133,14 +116,48 @@ describe('packed create-mapper → generated project → installed, built, teste
       assert.equal(doc.code, 0, doc.stdout + doc.stderr);
       assert.match(doc.stdout, /0 error\(s\).*edgecore socket: reachable/);
 
-      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-      child.kill('SIGTERM');
-      assert.equal(await exited, 0, `mapper exit code after SIGTERM\n${logs}`);
+      assert.equal(await mapper.stop(), 0, `mapper exit code after SIGTERM\n${mapper.logs()}`);
       mapper = undefined;
     } finally {
-      mapper?.kill('SIGKILL');
-      sim.kill('SIGTERM');
+      mapper?.kill();
+      sim.stop();
       await edgecore?.close();
+    }
+  });
+
+  it('the built mapper runs against edgecore-dmi (a separate process) and its twin shows in the edgecore-dmi API', async () => {
+    await run('npx', ['tsc', '-b', 'packages/edgecore-dmi'], { cwd: repo });
+    const work = mkdtempSync(join(tmp, 'dmi-'));
+    const sim = await startSimulator();
+    writeFileSync(join(work, 'devices.yaml'), devicesYaml(sim.port));
+    const edge = spawn(process.execPath, [join(repo, 'packages/edgecore-dmi/bin/edgecore-dmi.js'), 'serve', '--socket', join(work, 'dmi.sock'), '--devices', join(work, 'devices.yaml'), '--http', '127.0.0.1:0', '--db', ':memory:', '--log-level', 'warn'], { cwd: work, env: cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+    let mapper: RunningMapper | undefined;
+    try {
+      const api = await new Promise<string>((resolve, reject) => {
+        let err = '';
+        edge.stderr!.setEncoding('utf8').on('data', (d: string) => {
+          err += d;
+          const m = /dashboard (http:\/\/[^\s/]+)\//.exec(err);
+          if (m) resolve(m[1]!);
+        });
+        edge.once('exit', (c) => reject(new Error(`edgecore-dmi exited ${c}: ${err}`)));
+      });
+      mapper = startMapper(work);
+      const deadline = Date.now() + 20_000;
+      let view: { state?: string; twins?: { property: string; reported?: string }[] } = {};
+      while (Date.now() < deadline) {
+        const r = await fetch(`${api}/api/v1/devices/default/acme-device-1`);
+        if (r.ok) view = (await r.json()) as typeof view;
+        if (view.twins?.find((t) => t.property === 'temperature')?.reported === '21.5') break;
+        await new Promise((res) => setTimeout(res, 250));
+      }
+      assert.equal(view.twins?.find((t) => t.property === 'temperature')?.reported, '21.5', `edgecore-dmi view: ${JSON.stringify(view)}\nmapper output:\n${mapper.logs()}`);
+      assert.equal(await mapper.stop(), 0);
+      mapper = undefined;
+    } finally {
+      mapper?.kill();
+      edge.kill('SIGTERM');
+      sim.stop();
     }
   });
 
@@ -197,6 +214,57 @@ describe('packed create-mapper → generated project → installed, built, teste
     assert.equal(installedFrameworkVersion(), next);
   });
 });
+
+/** The project's simulated device (its own test/simulator.ts, run with its own tsx). */
+async function startSimulator(): Promise<{ port: number; stop(): void }> {
+  const sim = spawn(join(proj, 'node_modules/.bin/tsx'), ['test/simulator.ts', '--port', '0'], { cwd: proj, env: cleanEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    sim.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      const m = /listening on [\d.]+:(\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    sim.once('exit', (c) => reject(new Error(`simulator exited ${c}: ${out}`)));
+  });
+  return { port, stop: () => sim.kill('SIGTERM') };
+}
+
+/** The project's example DeviceModel and Device, pointed at the simulator. */
+function devicesYaml(port: number): string {
+  const text = ['devices/device-model.yaml', 'devices/device-instance.yaml'].map((f) => readFileSync(join(proj, f), 'utf8')).join('\n---\n');
+  const local = text.replace(/port: 5020\b/, `port: ${port}`);
+  assert.notEqual(local, text, 'the example Device points at port 5020');
+  return local;
+}
+
+interface RunningMapper {
+  logs(): string;
+  /** SIGTERM; resolves with the exit code. */
+  stop(): Promise<number | null>;
+  kill(): void;
+}
+
+/** The built mapper (`node dist/main.js`) with the project's config.yaml, sockets moved into `work`. */
+function startMapper(work: string): RunningMapper {
+  const config = readFileSync(join(proj, 'config.yaml'), 'utf8')
+    .replace(/socket_path: .*/, `socket_path: ${join(work, 'acme.sock')}`)
+    .replace(/edgecore_sock: .*/, `edgecore_sock: ${join(work, 'dmi.sock')}`);
+  writeFileSync(join(work, 'config.yaml'), config);
+  const child = spawn(process.execPath, ['dist/main.js', '--config-file', join(work, 'config.yaml'), '--v', '1'], { cwd: proj, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let logs = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (logs += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (logs += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    logs: () => logs,
+    stop: () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+    kill: () => child.kill('SIGKILL'),
+  };
+}
 
 function bumpPatch(v: string): string {
   const m = /^(\d+)\.(\d+)\.(\d+)/.exec(v);
