@@ -112,7 +112,7 @@ export async function doctor(opts: DoctorOptions): Promise<DoctorReport> {
     const docs = p.dmi.parseCrdYaml(readFileSync(f, 'utf8'), rel(f));
     for (const prob of docs.problems) {
       const ignored = /ignored \(expected/.test(prob.message);
-      add(ignored ? 'warning' : 'error', rel(f), '', prob.message.replace(`${rel(f)} `, ''), ignored ? 'only devices.kubeedge.io/v1beta1 Device and DeviceModel objects are checked' : undefined);
+      add(ignored ? 'warning' : 'error', rel(f), '', prob.message.replace(`${rel(f)} `, ''), ignored ? 'only devices.kubeedge.io/v1beta1 Device and DeviceModel objects are checked' : 'fix the YAML syntax');
     }
     for (const m of docs.models) {
       const meta = (m['metadata'] ?? {}) as Obj;
@@ -131,7 +131,7 @@ export async function doctor(opts: DoctorOptions): Promise<DoctorReport> {
     try {
       decoded = p.dmi.modelFromProto(p.dmi.deviceModelToProto(obj));
     } catch (err) {
-      add('error', file, where, (err as Error).message);
+      add('error', file, where, (err as Error).message, 'fix the field named in the message');
       continue;
     }
     for (const e of decoded.problems) add('error', file, `${where}: spec.properties`, e.message, 'types: INT FLOAT DOUBLE STRING BOOLEAN BYTES STREAM; accessMode: ReadWrite or ReadOnly; minimum/maximum: numbers as strings');
@@ -146,7 +146,9 @@ export async function doctor(opts: DoctorOptions): Promise<DoctorReport> {
       if (v && isObj(v['configData'])) {
         for (const issue of await validate(p.driver.visitorConfig, v['configData'])) {
           // Model visitors are defaults merged under each device's; only type errors are certain here.
-          if (!/required|expected .* received undefined/i.test(issue.message)) add('error', file, `${where}: spec.properties[${i}].visitors.configData${issue.path ? `.${issue.path}` : ''}`, issue.message);
+          if (!/required|expected .* received undefined/i.test(issue.message)) {
+            add('error', file, `${where}: spec.properties[${i}].visitors.configData${issue.path ? `.${issue.path}` : ''}`, issue.message, 'see schema/visitor-config.schema.json (npx create-mapper schema)');
+          }
         }
       }
     }
@@ -183,7 +185,11 @@ export async function doctor(opts: DoctorOptions): Promise<DoctorReport> {
       add('error', file, where, (err as Error).message.replace(`${where}: `, ''), 'configData values must be scalars (string, number, boolean): edgecore cannot send nested maps or lists');
       continue;
     }
-    for (const e of decoded.problems) if (!/ is negative;/.test(e.message)) add('warning', file, where, e.message);
+    for (const e of decoded.problems) {
+      if (/ is negative;/.test(e.message)) continue; // reported above with its path
+      const hint = /nanoseconds/.test(e.message) ? 'cycles are milliseconds since KubeEdge v1.17' : /listed twice/.test(e.message) ? 'property names must be unique' : 'configData values must be strings, numbers or booleans';
+      add('warning', file, where, e.message.replace(`device ${id}: `, '').replace(`device ${id} `, ''), hint);
+    }
     const dev = decoded.value;
 
     for (const issue of await validate(p.driver.protocolConfig, dev.protocol)) {

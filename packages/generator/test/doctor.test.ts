@@ -135,6 +135,7 @@ describe('doctor', () => {
     find(r.problems, f, /Device default\/orphan: spec\.protocol\.protocolName/, /"modbus" is not the driver's protocol/);
     assert.equal(find(r.problems, f, /^$/, /v1\/ConfigMap ignored/).severity, 'warning');
     for (const p of r.problems.filter((x) => x.severity === 'error' && x.file === f)) assert.ok(p.path !== '', `error without a path: ${p.message}`);
+    for (const p of r.problems) assert.ok(p.hint, `problem without a fix hint: ${p.path}: ${p.message}`);
     assert.ok(r.errors >= 14, `errors: ${r.errors}`);
     assert.ok(!r.checked.files.some((x) => x.endsWith('config.yaml')), 'the config file is not read as Device YAML');
     assert.match(formatReport(r), /^error: \.\.\/bad\/devices\.yaml: Device default\/orphan: spec\.deviceModelRef\.name: .*\n {2}fix: add the DeviceModel/m);
