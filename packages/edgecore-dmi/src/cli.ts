@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { ApiClient, ApiError } from './client.js';
 import type { Problem } from './inventory.js';
-import { DEFAULT_HTTP, DEFAULT_SOCKET, defaultDbPath, type DeviceView, type EdgecoreDmi, startEdgecoreDmi } from './server.js';
+import { DEFAULT_HTTP, DEFAULT_SOCKET, defaultDbPath } from './defaults.js';
+import type { DeviceView, EdgecoreDmi } from './server.js';
 
 const DEFAULT_SERVER = process.env['EDGECORE_DMI_SERVER'] ?? `http://${DEFAULT_HTTP}`;
 
@@ -66,6 +67,8 @@ async function serve(argv: {
 }): Promise<void> {
   let server: EdgecoreDmi;
   try {
+    // Loaded only here: client commands stay light (no gRPC, SQLite or framework).
+    const { startEdgecoreDmi } = await import('./server.js');
     server = await startEdgecoreDmi({
       socketPath: argv.socket,
       devices: argv.devices,

@@ -4,7 +4,6 @@
 // stored in SQLite, the emulated edgecore limiter, and an HTTP API with a live dashboard.
 import { EventEmitter } from 'node:events';
 import { existsSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type sendUnaryData, type ServerUnaryCall, status } from '@grpc/grpc-js';
 import { MapperError } from '@mapperkit/framework';
@@ -17,6 +16,7 @@ import {
   UnixGrpcServer,
 } from '@mapperkit/framework/dmi';
 import { pino, type Logger } from 'pino';
+import { DEFAULT_HTTP, DEFAULT_SOCKET, defaultDbPath } from './defaults.js';
 import { type CallRecord, type ChannelView, MapperChannel, registerResponse } from './dispatcher.js';
 import { startHttpApi, type HttpApi } from './http.js';
 import {
@@ -39,15 +39,8 @@ import { FileSources } from './sources.js';
 import { type StoredMapper, Store } from './store.js';
 import { desiredValueProblem, protoJson, twinValueProblem } from './views.js';
 
-export const DEFAULT_SOCKET = '/etc/kubeedge/dmi.sock';
-export const DEFAULT_HTTP = '127.0.0.1:7780';
+export { DEFAULT_HTTP, DEFAULT_SOCKET, defaultDbPath };
 export const DEVICE_STATES = ['online', 'offline', 'ok', 'unknown', 'unhealthy'] as const;
-
-/** Default store path: `$XDG_STATE_HOME/edgecore-dmi/edgecore-dmi.db` (or ~/.local/state/…). */
-export function defaultDbPath(): string {
-  const base = process.env['XDG_STATE_HOME'] || join(homedir(), '.local', 'state');
-  return join(base, 'edgecore-dmi', 'edgecore-dmi.db');
-}
 
 export interface EdgecoreDmiOptions {
   /** DeviceManagerService socket (default /etc/kubeedge/dmi.sock). A stale file is removed; mode 0660. */
