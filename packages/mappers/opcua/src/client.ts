@@ -227,6 +227,8 @@ export class OpcuaDeviceClient implements DeviceClient<VisitorConfig>, Subscriba
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly subscriptions = new Set<ClientSubscription>();
+  /** Consecutive state checks the server did not answer in time. */
+  private stateTimeouts = 0;
 
   constructor(args: { config: ProtocolConfig; log: Logger; client: OPCUAClient; session: ClientSession; security: SecuritySetup; info: ServerInfo }) {
     this.config = args.config;
@@ -376,17 +378,30 @@ export class OpcuaDeviceClient implements DeviceClient<VisitorConfig>, Subscriba
     throw new MapperError(WRITE_REJECTIONS.test(status.name) ? 'WriteRejected' : 'DeviceError', `node ${r.visitor.node.text} refused the write: ${statusText(status)}`);
   }
 
+  /**
+   * `ok` while the server reports ServerState Running; `offline` once the connection is known
+   * lost, or when the server has not answered two state checks in a row (a half-open TCP
+   * connection or a frozen server: nothing else would notice on a subscription-only device).
+   */
   async state(signal: AbortSignal): Promise<DeviceState> {
     if (this.closed || this.lost) return 'offline';
-    const dv = await this.request(
-      'read ServerStatus.State',
-      () => this.session.read({ nodeId: new NodeId(NodeIdType.NUMERIC, VariableIds.Server_ServerStatus_State, 0), attributeId: AttributeIds.Value }),
-      signal,
-    ).catch((err: unknown) => {
-      if (this.lost) return undefined;
+    let dv: DataValue;
+    try {
+      dv = await this.request(
+        'read ServerStatus.State',
+        () => this.session.read({ nodeId: new NodeId(NodeIdType.NUMERIC, VariableIds.Server_ServerStatus_State, 0), attributeId: AttributeIds.Value }),
+        signal,
+      );
+      this.stateTimeouts = 0;
+    } catch (err) {
+      if (this.lost) return 'offline';
+      const timedOut = (err instanceof Error && err.name === 'TimeoutError') || (err instanceof MapperError && err.kind === 'Timeout');
+      if (timedOut && ++this.stateTimeouts >= 2) {
+        this.markLost(new MapperError('Timeout', `${this.config.url} did not answer two state checks in a row`));
+        return 'offline';
+      }
       throw err;
-    });
-    if (!dv) return 'offline';
+    }
     if (dv.statusCode.isBad()) throw new MapperError('DeviceError', `ServerStatus.State: ${statusText(dv.statusCode)}`);
     switch (dv.value.value as ServerState) {
       case ServerState.Running:

@@ -170,6 +170,14 @@ export class TestServer {
     this.child = undefined;
   }
 
+  /** Freezes the server process (SIGSTOP): connections stay open, nothing answers. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
   /** Starts the server again on the same port with the same PKI (same certificate). */
   async restart(): Promise<void> {
     await this.kill();
@@ -178,6 +186,7 @@ export class TestServer {
 
   async stop(): Promise<void> {
     const child = this.child;
+    child?.kill('SIGCONT');
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((r) => child.once('exit', () => r()));
       child.kill('SIGTERM');

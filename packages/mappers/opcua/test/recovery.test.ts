@@ -36,6 +36,7 @@ describe('server restart', () => {
       passwordFile,
       serverCertificate: server.serverCertificateFile,
       publishingInterval: 100,
+      timeout: 2000,
     };
     rig = await startMapper(
       crdYaml(
@@ -45,11 +46,16 @@ describe('server restart', () => {
           { name: 'counter', type: 'INT', visitor: { nodeID: 'ns=2;i=1001' }, collectCycle: 200 },
           { name: 'sine', type: 'DOUBLE', visitor: { nodeID: 'ns=2;s=Sine', subscribe: true, samplingInterval: 50 }, collectCycle: 200, reportCycle: 200 },
         ],
-        [{ name: 'plc', protocol }],
+        [
+          { name: 'plc', protocol },
+          // Subscription only: nothing is polled, so only state checks can notice a frozen server.
+          { name: 'plc-sub', protocol, props: [{ name: 'sine', type: 'DOUBLE', visitor: { nodeID: 'ns=2;s=Sine', subscribe: true, samplingInterval: 50 }, reportCycle: 200 }] },
+        ],
       ),
+      { read_timeout_ms: 1500 },
     );
     const id = 'default/plc';
-    await rig.ec.waitFor(() => rig.ec.twinsOf(id).size === 3 && rig.ec.stateOf(id) === 'ok', 20_000, 'twins and ok state');
+    await rig.ec.waitFor(() => rig.ec.twinsOf(id).size === 3 && rig.ec.stateOf(id) === 'ok' && rig.ec.stateOf('default/plc-sub') === 'ok', 20_000, 'twins and ok state');
     const activationsBefore = (await server.activations()).length;
 
     await server.kill();
@@ -75,5 +81,20 @@ describe('server restart', () => {
     assert.ok(st.createSubscriptionRequests >= 1, 'subscription re-created');
     assert.ok(st.createMonitoredItemsRequests >= 1, 'monitored items re-created');
     assert.ok(activationsBefore >= 1);
+  });
+
+  it('a frozen server (SIGSTOP: connection open, no answers) is detected by state checks, also on a subscription-only device', async () => {
+    const ids = ['default/plc', 'default/plc-sub'];
+    await rig.ec.waitFor(() => ids.every((i) => rig.ec.stateOf(i) === 'ok'), 15_000, 'both ok');
+    server.pause();
+    try {
+      await rig.ec.waitFor(() => ids.every((i) => rig.ec.stateOf(i) === 'offline'), 20_000, 'both offline while the server is frozen');
+      assert.match(rig.mapper.device('default/plc-sub')?.stateDetail ?? '', /did not answer|timed out|Timeout/i);
+    } finally {
+      server.resume();
+    }
+    const resumedAt = Date.now();
+    await rig.ec.waitFor(() => ids.every((i) => rig.ec.stateOf(i) === 'ok'), 30_000, 'both ok after the server resumed');
+    await rig.ec.waitFor(() => (rig.ec.twinsOf('default/plc-sub').get('sine')?.reportedAt ?? 0) > resumedAt, 10_000, 'subscribed twin updating again');
   });
 });
