@@ -61,14 +61,24 @@ export type ReadResult =
   | { readonly ok: true; readonly value: PropertyValue; readonly timestamp?: number }
   | { readonly ok: false; readonly error: MapperError };
 
-/** A value a subscription pushed. */
-export interface Reading {
-  /** Property name. */
-  readonly property: string;
-  readonly value: PropertyValue;
-  /** Source timestamp in ms since epoch; defaults to arrival time. */
-  readonly timestamp?: number;
-}
+/**
+ * What a subscription pushes: a value, or a failure of one property (a notification that
+ * could not be decoded, a monitored item that went bad). Failures reach the last-value cache,
+ * metrics and logs like failed reads; they do not end the subscription.
+ */
+export type Reading =
+  | {
+      /** Property name. */
+      readonly property: string;
+      readonly value: PropertyValue;
+      /** Source timestamp in ms since epoch; defaults to arrival time. */
+      readonly timestamp?: number;
+    }
+  | {
+      readonly property: string;
+      readonly error: MapperError;
+      readonly timestamp?: number;
+    };
 
 /** What `connect()` receives. */
 export interface ConnectContext<TProtocol> {
@@ -202,6 +212,20 @@ export interface DriverDefinition<TProtocol = unknown, TVisitor = unknown> {
   connect(ctx: ConnectContext<TProtocol>, signal: AbortSignal): Promise<DeviceClient<TVisitor>>;
   /** Optional discovery capability; see {@link Discoverable}. */
   readonly discover?: Discoverable['discover'];
+  /**
+   * Optional, called once when the mapper starts, before any device connects, with a logger
+   * that is not bound to a device (for adapter-wide or bus-wide messages). An error is logged
+   * and does not stop the mapper: devices then fail in `connect()` and are retried.
+   */
+  init?(ctx: DriverContext, signal: AbortSignal): Promise<void>;
+  /** Optional, called once at shutdown after every device client is closed. */
+  dispose?(): Promise<void>;
+}
+
+/** What {@link DriverDefinition.init} receives. */
+export interface DriverContext {
+  /** Logger of the mapper, with `driver: <protocol>`. */
+  readonly log: Logger;
 }
 
 /** Identity helper that infers the driver's config types from its schemas. */

@@ -17,6 +17,7 @@ export {
   type DriverDefinition,
   type DeviceClient,
   type ConnectContext,
+  type DriverContext,
   type DeviceInfo,
   type PropertyRequest,
   type ReadResult,

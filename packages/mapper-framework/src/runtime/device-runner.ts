@@ -525,6 +525,13 @@ export class DeviceRunner<P, V> {
         warned.add(r.property);
         continue;
       }
+      if ('error' in r) {
+        const e = toMapperError(r.error, 'DeviceError', { device: spec.id, property: r.property });
+        this.stats.readErrors++;
+        this.hooks.readFailed(spec.id, r.property, e);
+        this.log.debug({ property: r.property, err: e.message, kind: e.kind }, 'subscribed value failed');
+        continue;
+      }
       if (!valueMatches(p.request.type, r.value)) {
         this.hooks.readFailed(spec.id, r.property, new MapperError('Internal', `driver returned ${typeof r.value} for a ${p.request.type} property`, { device: spec.id, property: r.property }));
         continue;

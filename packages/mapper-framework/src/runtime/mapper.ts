@@ -135,6 +135,14 @@ export class MapperRuntime<P, V> implements DeviceService {
 
   /** Starts the DMI server, then registers with edgecore in the background (with backoff). */
   async start(): Promise<void> {
+    if (this.driver.init) {
+      const log = this.log.child({ driver: this.driver.protocol });
+      try {
+        await this.driver.init({ log }, this.ctl.signal);
+      } catch (err) {
+        log.error({ err: toMapperError(err).message }, 'driver init failed; devices will retry connecting');
+      }
+    }
     this.server = await startDeviceMapperServer(this.config.grpc_server.socket_path, this, this.log.child({ component: 'dmi-server' }));
     this.log.info({ socket: this.server.path, edgecore: this.config.common.edgecore_sock, protocol: this.driver.protocol }, 'DeviceMapperService listening');
     this.scheduleRegistration('startup');
@@ -512,6 +520,11 @@ export class MapperRuntime<P, V> implements DeviceService {
       }
     }
     this.link.close();
+    try {
+      await this.driver.dispose?.();
+    } catch (err) {
+      this.log.warn({ err: toMapperError(err).message }, 'driver dispose failed');
+    }
     this.log.info('mapper stopped');
   }
 }

@@ -68,6 +68,19 @@ export function describeDriverConformance<P, V>(name: string, opts: ConformanceO
   const log = createLogger({ level: 'silent' });
   const device = { id: 'conformance/dev', name: 'dev', namespace: 'conformance', model: 'conformance-model' };
 
+  // AbortSignal.timeout() does not keep the event loop alive: a driver that only waits on the
+  // signal would end the test run with "Promise resolution is still pending". Hold it open.
+  const timers = new Set<NodeJS.Timeout>();
+  const signalFor = (ms: number): AbortSignal => {
+    const ctl = new AbortController();
+    const t = setTimeout(() => {
+      timers.delete(t);
+      ctl.abort(new DOMException(`conformance call timed out after ${ms} ms`, 'TimeoutError'));
+    }, ms);
+    timers.add(t);
+    return ctl.signal;
+  };
+
   t.describe(`driver conformance: ${name}`, () => {
     let teardown: (() => Promise<void>) | undefined;
     let protocolRaw: Record<string, unknown> = {};
@@ -76,7 +89,7 @@ export function describeDriverConformance<P, V>(name: string, opts: ConformanceO
 
     const connect = async (raw: Record<string, unknown>): Promise<DeviceClient<V>> => {
       const config = await validateWithSchema(opts.driver.protocolConfig, raw, 'conformance device', 'protocol configData');
-      return opts.driver.connect({ device, config, log }, AbortSignal.timeout(timeout));
+      return opts.driver.connect({ device, config, log }, signalFor(timeout));
     };
 
     t.before(async () => {
@@ -95,6 +108,8 @@ export function describeDriverConformance<P, V>(name: string, opts: ConformanceO
     t.after(async () => {
       await client?.close();
       await teardown?.();
+      for (const tm of timers) clearTimeout(tm);
+      timers.clear();
     });
 
     t.it('protocol name is set', async () => {
@@ -116,7 +131,7 @@ export function describeDriverConformance<P, V>(name: string, opts: ConformanceO
     }
 
     t.it('reads every property in one batch, in request order', async () => {
-      const results = await client!.read(requests, AbortSignal.timeout(timeout));
+      const results = await client!.read(requests, signalFor(timeout));
       assert.equal(results.length, requests.length, 'one result per request');
       results.forEach((r, i) => {
         const p = opts.properties[i]!;
@@ -127,8 +142,8 @@ export function describeDriverConformance<P, V>(name: string, opts: ConformanceO
 
     t.it('keeps request order when the batch is reversed', async () => {
       const reversed = [...requests].reverse();
-      const forward = await client!.read(requests, AbortSignal.timeout(timeout));
-      const backward = await client!.read(reversed, AbortSignal.timeout(timeout));
+      const forward = await client!.read(requests, signalFor(timeout));
+      const backward = await client!.read(reversed, signalFor(timeout));
       assert.equal(backward.length, reversed.length);
       reversed.forEach((req, i) => {
         const j = requests.indexOf(req);
@@ -145,15 +160,15 @@ export function describeDriverConformance<P, V>(name: string, opts: ConformanceO
       const value = p.write;
       t.it(`writes ${p.name} and reads it back`, async () => {
         const req = requests[i]!;
-        await client!.write(req, value, AbortSignal.timeout(timeout));
-        const [r] = await client!.read([req], AbortSignal.timeout(timeout));
+        await client!.write(req, value, signalFor(timeout));
+        const [r] = await client!.read([req], signalFor(timeout));
         assert.ok(r?.ok, `read-back of ${p.name} failed`);
         assert.ok(matches(value, r.value), `read-back of ${p.name}: wrote ${String(value)}, read ${String(r.value)}`);
       });
     }
 
     t.it('state() returns a DMI device state', async () => {
-      const s = await client!.state(AbortSignal.timeout(timeout));
+      const s = await client!.state(signalFor(timeout));
       assert.ok(DEVICE_STATES.includes(s), `state "${s}" is not one of ${DEVICE_STATES.join(', ')}`);
     });
 
@@ -182,7 +197,7 @@ export function describeDriverConformance<P, V>(name: string, opts: ConformanceO
           return;
         }
         try {
-          const results = await c.read(requests, AbortSignal.timeout(timeout)).catch((err: unknown) => {
+          const results = await c.read(requests, signalFor(timeout)).catch((err: unknown) => {
             assert.ok(isMapperError(err) && UNREACHABLE_KINDS.includes(err.kind), `read rejected with ${String(err)}; expected MapperError Unreachable/Timeout`);
             return undefined;
           });
