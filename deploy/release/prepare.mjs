@@ -4,16 +4,19 @@
 //   1. builds the workspaces (tsc -b), unless --skip-build;
 //   2. `npm pack` of every published (non-private) workspace into <out>/packages/ (reproducible: npm writes fixed
 //      mtimes and modes, so the same commit gives byte-identical tarballs);
-//   3. a CycloneDX SBOM per package (`npm sbom --sbom-format cyclonedx --omit dev -w <pkg>`) into <out>/sbom/;
+//   3. a CycloneDX SBOM per package into <out>/sbom/: `npm sbom --sbom-format cyclonedx --omit dev` on the package's
+//      own install root (its tarball installed as users install it), so it lists what users really get;
 //   4. an image build context per reference mapper in <out>/images/<mapper>/: the tarballs it needs, a package.json
 //      that installs the mapper tarball (workspace dependencies overridden to their tarballs) and its package-lock.json,
 //      so the Dockerfile's `npm ci --omit=dev` installs exactly locked production dependencies;
 //   5. <out>/SHA256SUMS over every file written (sha256sum -c compatible).
 // Usage: node deploy/release/prepare.mjs [--out DIR] [--skip-build] [--only NAME ...] [--image WORKSPACE ...] [--offline]
 //   --only limits the packed workspaces (npm names); --image adds image contexts (default: the four reference mappers).
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 
 const root = resolve(new URL('../..', import.meta.url).pathname);
@@ -39,6 +42,7 @@ function parseArgs(argv) {
   return opts;
 }
 
+const npmAsync = async (args, cwd) => (await promisify(execFile)('npm', args, { cwd, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 })).stdout;
 const npm = (args, cwd = root) => execFileSync('npm', args, { cwd, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'] });
 const sha256File = (p) => createHash('sha256').update(readFileSync(p)).digest('hex');
 
@@ -61,13 +65,17 @@ export function pack(ws, dest) {
 }
 
 /**
- * CycloneDX SBOM of one workspace's production dependency tree. `npm sbom -w` names the monorepo root as the BOM's
- * subject; it is replaced by the package itself (name, version, purl) so each SBOM describes what it is shipped with.
+ * CycloneDX SBOM of a published package, computed from its install root (see installRoot): exactly the production
+ * dependency tree a user gets from `npm install <package>` with today's resolution (the image's npm layer for the
+ * mappers). `npm sbom -w` inside the monorepo was not usable: it drops some direct dependencies of workspaces
+ * (seen: @bufbuild/protobuf of the framework) and names the monorepo root as the subject.
  */
-export function sbom(ws) {
-  const bom = JSON.parse(npm(['sbom', '--sbom-format', 'cyclonedx', '--sbom-type', 'library', '--omit', 'dev', '-w', ws.name]));
+export async function sbom(ws, rootDir) {
+  const bom = JSON.parse(await npmAsync(['sbom', '--package-lock-only', '--sbom-format', 'cyclonedx', '--sbom-type', 'library', '--omit', 'dev'], rootDir));
   const purl = `pkg:npm/${ws.name.replace('@', '%40')}@${ws.version}`;
   bom.metadata.component = { 'bom-ref': `${ws.name}@${ws.version}`, type: 'library', name: ws.name, version: ws.version, purl };
+  bom.components = bom.components.filter((c) => c.purl !== purl);
+  for (const c of bom.components) if (typeof c.purl === 'string') c.purl = c.purl.replace(/\?.*$/, '');
   return bom;
 }
 
@@ -93,10 +101,11 @@ function workspaceClosure(ws, all) {
 }
 
 /**
- * Image build context of one mapper: its tarball and its workspace dependencies' tarballs, a package.json installing
- * it (workspace dependencies overridden to the tarballs) and the package-lock.json npm resolves for it.
+ * Install root of one package: its tarball and its workspace dependencies' tarballs, a package.json installing it
+ * (workspace dependencies overridden to the tarballs) and the package-lock.json npm resolves for it. Used for the SBOMs
+ * and, for the mappers, as the image build context.
  */
-export function imageContext(ws, all, tarballs, dir, { offline = false } = {}) {
+export async function installRoot(ws, all, tarballs, dir, { offline = false } = {}) {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const deps = workspaceClosure(ws, all);
@@ -117,8 +126,8 @@ export function imageContext(ws, all, tarballs, dir, { offline = false } = {}) {
   };
   rmSync(join(dir, '.pack'), { recursive: true, force: true });
   writeFileSync(join(dir, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  npm(['install', '--package-lock-only', '--ignore-scripts', '--no-audit', '--no-fund', ...(offline ? ['--offline'] : ['--prefer-offline'])], dir);
-  return { dir, files: readdirSync(dir).sort() };
+  await npmAsync(['install', '--package-lock-only', '--ignore-scripts', '--no-audit', '--no-fund', ...(offline ? ['--offline'] : ['--prefer-offline'])], dir);
+  return dir;
 }
 
 function listFiles(dir) {
@@ -131,7 +140,7 @@ function listFiles(dir) {
   return out;
 }
 
-export function prepare(opts) {
+export async function prepare(opts) {
   const log = (m) => process.stderr.write(`[release:prepare] ${m}\n`);
   if (opts.build) {
     log('building (tsc -b)');
@@ -145,16 +154,27 @@ export function prepare(opts) {
   for (const ws of published) {
     const tgz = pack(ws, join(opts.out, 'packages'));
     tarballs.set(ws.name, tgz);
-    mkdirSync(join(opts.out, 'sbom'), { recursive: true });
-    writeFileSync(join(opts.out, 'sbom', `${tarballName(ws).replace(/\.tgz$/, '')}.cdx.json`), `${JSON.stringify(sbom(ws), null, 2)}\n`);
     log(`${ws.name}@${ws.version}: ${relative(opts.out, tgz)} sha256 ${sha256File(tgz)}`);
   }
-  for (const name of opts.images) {
-    const ws = all.find((w) => w.name === name);
-    if (!ws) throw new Error(`--image ${name}: no such workspace`);
-    const short = name.replace(/^@mapperkit\/mapper-/, '').replace(/^@mapperkit\//, '');
-    imageContext(ws, all, tarballs, join(opts.out, 'images', short), { offline: opts.offline });
-    log(`image context ${relative(opts.out, join(opts.out, 'images', short))}`);
+  // Install roots resolve their locks from the registry (or the npm cache): all at once.
+  const scratch = mkdtempSync(join(tmpdir(), 'mapperkit-release-'));
+  try {
+    mkdirSync(join(opts.out, 'sbom'), { recursive: true });
+    const sboms = published.map(async (ws) => {
+      const dir = await installRoot(ws, all, tarballs, join(scratch, tarballName(ws)), { offline: opts.offline });
+      const bom = await sbom(ws, dir);
+      writeFileSync(join(opts.out, 'sbom', `${tarballName(ws).replace(/\.tgz$/, '')}.cdx.json`), `${JSON.stringify(bom, null, 2)}\n`);
+    });
+    const images = opts.images.map(async (name) => {
+      const ws = all.find((w) => w.name === name);
+      if (!ws) throw new Error(`--image ${name}: no such workspace`);
+      const short = name.replace(/^@mapperkit\/mapper-/, '').replace(/^@mapperkit\//, '');
+      await installRoot(ws, all, tarballs, join(opts.out, 'images', short), { offline: opts.offline });
+      log(`image context ${relative(opts.out, join(opts.out, 'images', short))}`);
+    });
+    await Promise.all([...sboms, ...images]);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
   }
   const sums = listFiles(opts.out).map((p) => `${sha256File(p)}  ${relative(opts.out, p)}`);
   writeFileSync(join(opts.out, 'SHA256SUMS'), `${sums.join('\n')}\n`);
@@ -164,7 +184,7 @@ export function prepare(opts) {
 
 if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) {
   try {
-    prepare(parseArgs(process.argv.slice(2)));
+    await prepare(parseArgs(process.argv.slice(2)));
   } catch (err) {
     process.stderr.write(`[release:prepare] ${err.stderr ? String(err.stderr).trim() : err.message}\n`);
     process.exit(1);
