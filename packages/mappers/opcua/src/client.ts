@@ -8,7 +8,6 @@
 // session with the same security settings and re-creates the subscription.
 import {
   type ConnectContext,
-  createLogger,
   type DeviceClient,
   type DeviceState,
   type Logger,
@@ -46,7 +45,7 @@ import type { ProtocolConfig, VisitorConfig } from './config.js';
 import { dataTypeOf, fromVariant, toVariant } from './convert.js';
 import { connectError, isConnectionLoss, requestErrorKind } from './errors.js';
 import type { NodeRef } from './node-id.js';
-import { routeNodeOpcuaLogs } from './opcua-log.js';
+import { nodeOpcuaLogsRouted, routeNodeOpcuaLogs } from './opcua-log.js';
 import { PushQueue } from './queue.js';
 import { prepareSecurity, type SecuritySetup } from './security.js';
 
@@ -117,21 +116,11 @@ function statusText(s: StatusCode): string {
   return s.description ? `${s.name} (${s.description})` : s.name;
 }
 
-/** A logger for node-opcua's own messages: the mapper's level and name, no device binding. */
-function libraryLogger(log: Logger): Logger {
-  const mapper = (log.bindings() as { mapper?: string }).mapper;
-  const l = createLogger({ level: log.level as 'info' });
-  return mapper ? l.child({ mapper, component: 'node-opcua' }) : l.child({ component: 'node-opcua' });
-}
-let libraryLog: Logger | undefined;
-
 /** Opens the channel and session for one device. */
 export async function connectOpcua(ctx: ConnectContext<ProtocolConfig>, signal: AbortSignal): Promise<OpcuaDeviceClient> {
   const { config, log, device } = ctx;
-  if (!libraryLog) {
-    libraryLog = libraryLogger(log);
-    routeNodeOpcuaLogs(libraryLog);
-  }
+  // Normally routed by the driver's init(); a driver used without a mapper routes to the device log.
+  if (!nodeOpcuaLogsRouted()) routeNodeOpcuaLogs(log);
   signal.throwIfAborted();
   const sec = await prepareSecurity(config, log);
   const client = OPCUAClient.create({
@@ -456,6 +445,7 @@ export class OpcuaDeviceClient implements DeviceClient<VisitorConfig>, Subscriba
         const nodeId = this.nodeOf(r.visitor);
         if (nodeId instanceof MapperError) {
           this.log.warn({ property: r.name, err: nodeId.message }, 'property not monitored');
+          queue.push({ property: r.name, error: nodeId });
           continue;
         }
         const { key, params } = monitoring(r.visitor);
@@ -463,7 +453,6 @@ export class OpcuaDeviceClient implements DeviceClient<VisitorConfig>, Subscriba
         if (!g) groups.set(key, (g = { params, items: [] }));
         g.items.push({ r, nodeId });
       }
-      const warned = new Set<string>();
       let monitored = 0;
       for (const g of groups.values()) {
         const per = this.maxMonitoredItemsPerCall > 0 ? this.maxMonitoredItemsPerCall : g.items.length;
@@ -476,23 +465,25 @@ export class OpcuaDeviceClient implements DeviceClient<VisitorConfig>, Subscriba
           );
           group.monitoredItems.forEach((item: ClientMonitoredItemBase, i: number) => {
             const p = part[i]!;
-            if (item.statusCode.isBad()) this.log.warn({ property: p.r.name, node: p.r.visitor.node.text, status: statusText(item.statusCode) }, 'monitored item refused by the server; property gets no values');
-            else monitored++;
+            if (item.statusCode.isBad()) {
+              const error = new MapperError('DeviceError', `node ${p.r.visitor.node.text}: monitored item refused: ${statusText(item.statusCode)}`);
+              this.log.warn({ property: p.r.name, err: error.message }, 'monitored item refused by the server; the property gets no values');
+              queue.push({ property: p.r.name, error });
+            } else monitored++;
           });
           group.on('changed', (_item: ClientMonitoredItemBase, dv: DataValue, index: number) => {
             const p = part[index];
             if (!p) return;
+            const ts = (dv.sourceTimestamp ?? dv.serverTimestamp)?.getTime();
+            const at = ts === undefined ? {} : { timestamp: ts };
             if (dv.statusCode.isBad()) {
-              this.log.debug({ property: p.r.name, status: dv.statusCode.name }, 'monitored item reported a bad status; value skipped');
+              queue.push({ property: p.r.name, error: new MapperError('DeviceError', `node ${p.r.visitor.node.text}: ${statusText(dv.statusCode)}`), ...at });
               return;
             }
             try {
-              const value = fromVariant(dv.value, p.r.type, p.r.visitor.node.text);
-              const ts = dv.sourceTimestamp ?? dv.serverTimestamp;
-              queue.push(ts ? { property: p.r.name, value, timestamp: ts.getTime() } : { property: p.r.name, value });
+              queue.push({ property: p.r.name, value: fromVariant(dv.value, p.r.type, p.r.visitor.node.text), ...at });
             } catch (err) {
-              if (!warned.has(p.r.name)) this.log.warn({ property: p.r.name, err: (err as Error).message }, 'monitored value cannot be converted; skipped');
-              warned.add(p.r.name);
+              queue.push({ property: p.r.name, error: err instanceof MapperError ? err : new MapperError('DeviceError', String(err)), ...at });
             }
           });
         }

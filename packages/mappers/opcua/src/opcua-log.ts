@@ -10,6 +10,11 @@ const secrets = new Set<string>();
 let target: Logger | undefined;
 let installed = false;
 
+/** Whether node-opcua's messages already go to a logger. */
+export function nodeOpcuaLogsRouted(): boolean {
+  return target !== undefined;
+}
+
 /** Passwords in use; masked in anything node-opcua logs. */
 export function registerSecret(secret: string): void {
   if (secret.length >= 3) secrets.add(secret);

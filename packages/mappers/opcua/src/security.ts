@@ -100,10 +100,37 @@ export function rsaPkcs1v15Available(): boolean {
   return pkcs1v15;
 }
 
+/** The `URI:` entry of a certificate's subjectAltName (its OPC UA applicationUri), if any. */
+export function certificateApplicationUri(file: string): string | undefined {
+  try {
+    const san = new X509Certificate(readFileSync(file)).subjectAltName ?? '';
+    return /(?:^|,\s*)URI:([^,]+)/.exec(san)?.[1]?.trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Creates the self-signed application certificate (10 years, SAN URI = applicationUri, DNS =
+ * this host) in `file` unless it exists. Returns whether it was created.
+ */
+export async function createApplicationCertificate(pkiDir: string, applicationName: string, applicationUri: string, log?: Logger): Promise<{ certificateFile: string; privateKeyFile: string; created: boolean }> {
+  const cm = new OPCUACertificateManager({ rootFolder: pkiDir, disableFileWatchers: true } as ConstructorParameters<typeof OPCUACertificateManager>[0]);
+  await cm.initialize();
+  try {
+    const certificateFile = join(pkiDir, 'own', 'certs', 'client_certificate.pem');
+    const existed = existsSync(certificateFile) && statSync(certificateFile).size > 0;
+    await ensureApplicationCertificate(cm, certificateFile, applicationName, applicationUri, log);
+    return { certificateFile, privateKeyFile: cm.privateKey, created: !existed };
+  } finally {
+    await cm.dispose().catch(() => undefined);
+  }
+}
+
 /** One certificate creation at a time per file, within this process. */
 const creating = new Map<string, Promise<void>>();
 
-async function ensureApplicationCertificate(cm: OPCUACertificateManager, file: string, applicationName: string, applicationUri: string, log: Logger): Promise<void> {
+async function ensureApplicationCertificate(cm: OPCUACertificateManager, file: string, applicationName: string, applicationUri: string, log: Logger | undefined): Promise<void> {
   const pending = creating.get(file);
   if (pending) return pending;
   if (existsSync(file) && statSync(file).size > 0) return;
@@ -118,7 +145,7 @@ async function ensureApplicationCertificate(cm: OPCUACertificateManager, file: s
       outputFile: file,
     });
     const { thumbprint } = readCertificateFile(file, 'certificate');
-    log.warn(
+    log?.warn(
       { certificate: file, thumbprint, applicationUri },
       'created the OPC UA client application certificate; servers with security enabled must trust it (copy it into the server trust list)',
     );
@@ -144,7 +171,7 @@ export async function prepareSecurity(config: ProtocolConfig, log: Logger): Prom
       { key: 'securityPolicy' },
     );
   const pkiDir = pkiDirOf(config);
-  const applicationUri = config.applicationUri ?? defaultApplicationUri(config.applicationName);
+  let applicationUri = config.applicationUri ?? defaultApplicationUri(config.applicationName);
   const cm = new OPCUACertificateManager({
     rootFolder: pkiDir,
     automaticallyAcceptUnknownCertificate: config.acceptUnknownServerCertificate,
@@ -168,6 +195,13 @@ export async function prepareSecurity(config: ProtocolConfig, log: Logger): Prom
       privateKeyFile = cm.privateKey;
       await ensureApplicationCertificate(cm, certificateFile, config.applicationName, applicationUri, log);
     }
+    // The applicationUri must be the certificate's SAN URI (servers check it). Without an explicit
+    // applicationUri, take the certificate's: the default contains the host name, which changes
+    // with every pod while a persisted certificate does not.
+    const certUri = certificateApplicationUri(certificateFile);
+    if (certUri && !config.applicationUri) applicationUri = certUri;
+    else if (certUri && certUri !== applicationUri)
+      log.warn({ applicationUri, certificateUri: certUri, certificate: certificateFile }, 'applicationUri differs from the URI in the client certificate; servers may refuse the session (BadCertificateUriInvalid)');
 
     if (config.serverCertificate) {
       const { der, thumbprint } = readCertificateFile(resolve(config.serverCertificate), 'serverCertificate');

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isMapperError, type MapperErrorKind } from '@mapperkit/framework';
 import { DataType, Variant, VariantArrayType } from 'node-opcua';
-import { protocolConfig, visitorConfig } from '../src/config.ts';
+import { protocolConfig, type VisitorConfig, visitorConfig } from '../src/config.ts';
+import driver from '../src/driver.ts';
 import { fromVariant, shortestFloat32, toVariant } from '../src/convert.ts';
 import { parseNodeId } from '../src/node-id.ts';
 
@@ -131,6 +132,26 @@ describe('visitor configData', () => {
     assert.match(await issues(visitorConfig, { nodeID: 'ns=2;s=T', deadbandType: 'Percent', deadbandValue: 150 }), /deadbandValue: a Percent deadband must be 0-100/);
     assert.match(await issues(visitorConfig, { nodeID: 'ns=2;s=T', deadbandValue: 1 }), /deadbandType: deadbandValue is set/);
     assert.match(await issues(visitorConfig, { nodeID: 'ns=2;s=T', queueSize: -1 }), /queueSize/);
+  });
+});
+
+describe('checkProperty (visitor × model type)', () => {
+  const req = async (type: 'int' | 'string' | 'stream', visitor: Record<string, unknown>) => ({
+    name: 'p',
+    type,
+    accessMode: 'ReadOnly' as const,
+    visitor: (await ok(visitorConfig, visitor)) as unknown as VisitorConfig,
+    minimum: undefined,
+    maximum: undefined,
+    unit: '',
+  });
+  it('refuses STREAM properties and deadbands on non-numeric properties', async () => {
+    const stream = await req('stream', { nodeID: 'ns=2;s=A' });
+    const text = await req('string', { nodeID: 'ns=2;s=A', deadbandType: 'Absolute', deadbandValue: 1 });
+    const number = await req('int', { nodeID: 'ns=2;s=A', deadbandType: 'Absolute', deadbandValue: 1 });
+    throwsKind(() => driver.checkProperty!(stream), 'InvalidConfig', /property p: STREAM properties are not supported/);
+    throwsKind(() => driver.checkProperty!(text), 'InvalidConfig', /needs a numeric property .* not STRING/);
+    assert.doesNotThrow(() => driver.checkProperty!(number));
   });
 });
 

@@ -5,14 +5,15 @@
 // is unhealthy until the server trusts it, then twins are reported and the desired value is
 // written. SIGTERM exits 0; every stdout line is JSON and no password is in it.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { TestEdgecore } from '@mapperkit/framework/testing';
-import { PASSWORD, TestServer, until } from './helpers.ts';
+import { connect, PASSWORD, request, signal, TestServer, until } from './helpers.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = join(root, '..', '..', '..', 'node_modules', '.bin', 'mapper-opcua');
@@ -78,5 +79,39 @@ describe('mapper-opcua (the bin) with the example devices.yaml', () => {
       child.kill('SIGKILL');
       await ec.close();
     }
+  });
+});
+
+describe('mapper-opcua create-certificate', () => {
+  it('creates the client certificate ahead of time with the given applicationUri; the driver then uses that URI', async () => {
+    const pki = join(dir, 'pki-cli');
+    const run = () => spawnSync(BIN, ['create-certificate', '--pki-dir', pki, '--application-uri', 'urn:plant-7:opcua-mapper'], { encoding: 'utf8', timeout: 60_000 });
+    const first = run();
+    assert.equal(first.status, 0, first.stderr);
+    const info = JSON.parse(first.stdout.slice(0, first.stdout.indexOf('}') + 1)) as { created: boolean; certificate: string; privateKey: string; applicationUri: string; thumbprint: string };
+    assert.equal(info.created, true);
+    assert.equal(info.certificate, join(pki, 'own', 'certs', 'client_certificate.pem'));
+    assert.ok(existsSync(info.privateKey));
+    assert.match(first.stdout, /-----BEGIN CERTIFICATE-----/);
+    const x509 = new X509Certificate(readFileSync(info.certificate));
+    assert.match(x509.subjectAltName ?? '', /URI:urn:plant-7:opcua-mapper/);
+    assert.equal(x509.fingerprint.replace(/:/g, '').toLowerCase(), info.thumbprint);
+    const second = run();
+    assert.equal(second.status, 0);
+    assert.match(second.stdout, /"created": false/);
+    assert.equal(new X509Certificate(readFileSync(info.certificate)).fingerprint, x509.fingerprint, 'an existing certificate is kept');
+
+    // No applicationUri in configData: the session uses the certificate's URI, not one built from the host name.
+    const c = await connect({ url: server.endpointUrl, pkiDir: pki });
+    try {
+      assert.ok((await c.read([await request('d', 'double', { nodeID: 'ns=2;s=Double' })], signal()))[0]?.ok);
+    } finally {
+      await c.close();
+    }
+    assert.equal((await server.activations()).at(-1)?.applicationUri, 'urn:plant-7:opcua-mapper');
+
+    const bad = spawnSync(BIN, ['create-certificate', '--bogus'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /usage: mapper-opcua create-certificate/);
   });
 });

@@ -153,7 +153,7 @@ export class TestServer {
     return this.call({ cmd: 'trustUser', certificateFile });
   }
   /** Sessions activated since this server process started: channel security and identity. */
-  activations(): Promise<{ securityMode: string; securityPolicy: string; identity: string; at: number }[]> {
+  activations(): Promise<{ applicationUri: string; securityMode: string; securityPolicy: string; identity: string; at: number }[]> {
     return this.call({ cmd: 'activations' });
   }
   sessions(): Promise<number> {

@@ -33,7 +33,8 @@ function collect(client: OpcuaDeviceClient, reqs: Parameters<OpcuaDeviceClient['
   return { readings, done, stop: () => ctl.abort() };
 }
 
-const values = (rs: Reading[], prop: string): unknown[] => rs.filter((r) => r.property === prop).map((r) => r.value);
+const values = (rs: Reading[], prop: string): unknown[] => rs.flatMap((r) => (r.property === prop && 'value' in r ? [r.value] : []));
+const errors = (rs: Reading[], prop: string): string[] => rs.flatMap((r) => (r.property === prop && 'error' in r ? [r.error.message] : []));
 
 describe('subscriptions', () => {
   let client: OpcuaDeviceClient;
@@ -60,7 +61,7 @@ describe('subscriptions', () => {
     await server.resetStats();
     const counter = await request('counter', 'int', { nodeID: 'ns=2;i=1001', subscribe: true, samplingInterval: 50 });
     const s = collect(client, [counter]);
-    await until(() => s.readings.length >= 5, 5000, '5 counter notifications');
+    await until(() => values(s.readings, 'counter').length >= 5, 5000, '5 counter notifications');
     s.stop();
     assert.equal(await s.done, undefined, 'the iteration ends cleanly on abort');
     const vs = values(s.readings, 'counter') as number[];
@@ -102,7 +103,7 @@ describe('subscriptions', () => {
     assert.deepEqual(values(s.readings, 'level'), [100, 111, 125], '104 and 109 are within 10 of the last reported value');
   });
 
-  it('items the server refuses are skipped; the others keep delivering', async () => {
+  it('items the server refuses become per-property errors; the others keep delivering', async () => {
     const reqs = [
       await request('missing', 'double', { nodeID: 'ns=2;s=NoSuchNode', subscribe: true }),
       // A percent deadband needs an EURange; Double has none.
@@ -115,6 +116,10 @@ describe('subscriptions', () => {
     await s.done;
     assert.deepEqual(values(s.readings, 'missing'), []);
     assert.deepEqual(values(s.readings, 'noRange'), []);
+    assert.deepEqual(errors(s.readings, 'missing'), ['node ns=2;s=NoSuchNode: monitored item refused: BadNodeIdUnknown (The node id refers to a node that does not exist in the server address space.)']);
+    assert.equal(errors(s.readings, 'noRange').length, 1);
+    assert.match(errors(s.readings, 'noRange')[0]!, /node ns=2;s=Double: monitored item refused: Bad\w+/);
+    assert.deepEqual(errors(s.readings, 'sine'), []);
   });
 
   it('different monitoring parameters go out as one CreateMonitoredItems call per parameter set', async () => {
