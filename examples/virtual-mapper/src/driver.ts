@@ -2,7 +2,7 @@
 // A virtual device: every property is a small simulation (random walk, counter, sine, toggle,
 // constant). Writable properties take the written value and continue from it. Useful as a
 // demo, a benchmark load and a test peer (it can be told to fail).
-import { defineDriver, MapperError, type PropertyType, type PropertyValue, type ReadResult, z } from '@mapperkit/framework';
+import { boolish, defineDriver, MapperError, type PropertyType, type PropertyValue, type ReadResult, z } from '@mapperkit/framework';
 
 const protocolConfig = z.object({
   /** Seed for the pseudo-random generator (same seed, same sequence). */
@@ -10,7 +10,7 @@ const protocolConfig = z.object({
   /** Simulated round-trip time of one read() call, ms. */
   latencyMs: z.coerce.number().nonnegative().default(0),
   /** Make connect() fail, to exercise reconnect and `offline` reporting. */
-  failConnect: z.coerce.boolean().default(false),
+  failConnect: boolish().default(false),
 });
 
 const visitorConfig = z.object({
@@ -25,7 +25,7 @@ const visitorConfig = z.object({
   /** Period of a sine, ms. */
   periodMs: z.coerce.number().positive().default(60_000),
   /** Make reads of this property fail, to exercise per-property errors. */
-  fail: z.coerce.boolean().default(false),
+  fail: boolish().default(false),
 });
 
 type Visitor = z.infer<typeof visitorConfig>;

@@ -203,6 +203,13 @@ export interface DriverDefinition<TProtocol = unknown, TVisitor = unknown> {
   /** Schema of one property's visitor `configData`. A failing property is disabled, with the key named. */
   readonly visitorConfig: StandardSchemaV1<unknown, TVisitor>;
   /**
+   * Optional cross-check of a property once its visitor is parsed, when the rule depends on the
+   * property's name, model type or access mode (e.g. "a STREAM property needs `outputDir`",
+   * "a 32-bit type needs two registers"). Throw MapperError('InvalidConfig') naming the key:
+   * RegisterDevice/UpdateDevice are rejected, a device from MapperRegister runs without it.
+   */
+  checkProperty?(request: PropertyRequest<TVisitor>): void;
+  /**
    * Opens a client for one device. Called when the device is registered, after an update
    * that changes its protocol or visitors, and to reconnect after a failure (with jittered
    * exponential backoff; the device is reported `offline` meanwhile). Throw

@@ -31,7 +31,7 @@ export {
 export { parseValue, formatValue, checkRange, type PropertyValue } from './values.js';
 export type { PropertyType, AccessMode, DeviceSpec, DeviceModelSpec, DevicePropertySpec, ModelPropertySpec, DeviceMethodSpec } from './dmi/model.js';
 export type { ConfigValue, ConfigMap } from './dmi/any-codec.js';
-export { toJsonSchema, type StandardSchemaV1, type InferOutput } from './schema.js';
+export { toJsonSchema, boolish, type StandardSchemaV1, type InferOutput } from './schema.js';
 export { z } from 'zod';
 
 /* ── Consuming samples (sinks) and instrumentation ── */

@@ -87,7 +87,8 @@ export async function createMapper<P, V>(options: RunMapperOptions<P, V>): Promi
   const args = options.argv ? parseArgs(options.argv, defaultFile) : { configFile: defaultFile, v: 1 };
   let config: MapperConfig;
   let unknown: readonly string[] = [];
-  if (typeof options.config === 'object') config = options.config;
+  // Objects go through the schema too, so defaults of every section apply.
+  if (typeof options.config === 'object') ({ config, unknownKeys: unknown } = parseMapperConfig(JSON.stringify(options.config)));
   else if (typeof options.config === 'string') ({ config, unknownKeys: unknown } = parseMapperConfig(options.config));
   else ({ config, unknownKeys: unknown } = loadMapperConfig(args.configFile));
   const log = options.logger ?? createLogger({ verbosity: args.v, name: config.common.name });

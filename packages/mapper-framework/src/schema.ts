@@ -58,3 +58,23 @@ export function toJsonSchema(schema: StandardSchemaV1): Record<string, unknown> 
   if (schema['~standard'].vendor !== 'zod') return undefined;
   return z.toJSONSchema(schema as unknown as z.ZodType, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
 }
+
+/**
+ * A boolean config value as DMI may carry it: a BoolValue, a number (1/0, possibly float32) or
+ * text ("true"/"false", "1"/"0", "yes"/"no", "on"/"off", any case). Unlike `z.coerce.boolean()`,
+ * the text "false" is false.
+ */
+export function boolish(): z.ZodType<boolean, unknown> {
+  return z.union([z.boolean(), z.number(), z.string()]).transform((v, ctx) => {
+    if (typeof v === 'boolean') return v;
+    if (typeof v === 'number') {
+      if (v === 1 || v === 0) return v === 1;
+    } else {
+      const t = v.trim().toLowerCase();
+      if (['true', '1', 'yes', 'on', 't'].includes(t)) return true;
+      if (['false', '0', 'no', 'off', 'f', ''].includes(t)) return false;
+    }
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(v)} is not a boolean (true/false, 1/0)` });
+    return z.NEVER;
+  }) as unknown as z.ZodType<boolean, unknown>;
+}

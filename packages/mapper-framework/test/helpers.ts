@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLogger, createMapper, defineDriver, type MapperHandle, MapperError, type PropertyValue, type ReadResult, type SampleConsumer, z } from '@mapperkit/framework';
+import { boolish, createLogger, createMapper, defineDriver, type MapperHandle, MapperError, type PropertyValue, type ReadResult, type SampleConsumer, z } from '@mapperkit/framework';
 import { type Device, type DeviceModel, encodeAnyAs, encodeCustomizedValue } from '@mapperkit/framework/dmi';
 import { TestEdgecore } from '@mapperkit/framework/testing';
 
@@ -46,7 +46,7 @@ export function fakeDriver(world: FakeWorld) {
   return defineDriver({
     protocol: 'fake',
     protocolConfig: z.object({ host: z.string().default('sim'), port: z.coerce.number().int().min(1).max(65535).default(502) }),
-    visitorConfig: z.object({ register: z.coerce.number().int().nonnegative(), fail: z.coerce.boolean().default(false) }),
+    visitorConfig: z.object({ register: z.coerce.number().int().nonnegative(), fail: boolish().default(false) }),
     async connect({ device }) {
       world.connects.set(device.id, (world.connects.get(device.id) ?? 0) + 1);
       if (world.unreachable.has(device.id)) throw new MapperError('Unreachable', `fake device ${device.id} unreachable`);

@@ -52,3 +52,16 @@ describe('property values', () => {
     checkRange('text', { minimum: 5, maximum: 30 });
   });
 });
+
+describe('boolish() config schema', () => {
+  it('reads booleans, 1/0 and text, with "false" as false', async () => {
+    const { boolish } = await import('@mapperkit/framework');
+    const s = boolish() as unknown as { parse(v: unknown): boolean; safeParse(v: unknown): { success: true } | { success: false; error: { issues: { message: string }[] } } };
+    for (const [input, out] of [[true, true], [false, false], [1, true], [0, false], ['false', false], ['TRUE', true], ['0', false], ['yes', true], ['off', false]] as const) {
+      assert.equal(s.parse(input), out, `boolish(${JSON.stringify(input)})`);
+    }
+    const bad = s.safeParse('maybe');
+    assert.ok(!bad.success && bad.error.issues[0]?.message === '"maybe" is not a boolean (true/false, 1/0)');
+    assert.equal(s.safeParse(2).success, false);
+  });
+});

@@ -40,3 +40,4 @@ export {
   type CrdDocuments,
 } from './crd.js';
 export { unixTarget, UnixGrpcServer, prepareSocketPath } from './transport.js';
+export { TokenBucket } from './limiter.js';

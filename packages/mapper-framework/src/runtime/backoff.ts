@@ -78,3 +78,13 @@ export function withTimeout<T>(work: (signal: AbortSignal) => Promise<T>, ms: nu
     p.catch(() => undefined);
   });
 }
+
+/** Waits for `p` at most `ms`; resolves undefined on timeout. The timer never outlives the wait. */
+export async function within<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -17,7 +17,7 @@ import { MapperError, toMapperError } from '../errors.js';
 import { notify, type RuntimeObserver } from '../observer.js';
 import type { Sample } from '../sample.js';
 import { checkRange, formatValue, parseValue, type PropertyValue } from '../values.js';
-import { Backoff, sleep, withTimeout } from './backoff.js';
+import { Backoff, sleep, withTimeout, within } from './backoff.js';
 import type { PreparedDevice, PreparedProperty } from './prepare.js';
 import type { LagRecorder, RuntimeStats } from './stats.js';
 
@@ -155,7 +155,7 @@ export class DeviceRunner<P, V> {
   /** Stops polling, aborts in-flight calls and closes the client. Bounded by `timeoutMs`. */
   async stop(timeoutMs = 5000): Promise<void> {
     if (!this.ctl.signal.aborted) this.ctl.abort(new MapperError('Cancelled', `device ${this.id} stopped`));
-    if (this.loop) await Promise.race([this.loop, sleep(timeoutMs)]);
+    if (this.loop) await within(this.loop, timeoutMs);
   }
 
   /** Takes new desired values without reconnecting (an UpdateDevice that changed only `desired`). */
@@ -290,7 +290,7 @@ export class DeviceRunner<P, V> {
 
   private async safeClose(client: DeviceClient<V>): Promise<void> {
     try {
-      await Promise.race([client.close(), sleep(this.opts.connectTimeoutMs)]);
+      await within(client.close(), this.opts.connectTimeoutMs);
     } catch (err) {
       this.log.debug({ err: toMapperError(err).message }, 'close failed');
     }

@@ -56,11 +56,9 @@ export async function prepareDevice<P, V>(driver: DriverDefinition<P, V>, spec: 
         device,
         property: p.name,
       });
-      properties.push({
-        spec: p,
-        model: mp,
-        request: { name: p.name, type: mp.type, accessMode: mp.accessMode, visitor, minimum: mp.minimum, maximum: mp.maximum, unit: mp.unit },
-      });
+      const request: PropertyRequest<V> = { name: p.name, type: mp.type, accessMode: mp.accessMode, visitor, minimum: mp.minimum, maximum: mp.maximum, unit: mp.unit };
+      driver.checkProperty?.(request);
+      properties.push({ spec: p, model: mp, request });
     } catch (err) {
       disabled.set(p.name, toMapperError(err, 'InvalidConfig', { device, property: p.name }));
     }

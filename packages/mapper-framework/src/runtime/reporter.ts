@@ -9,7 +9,7 @@ import type { DeviceState } from '../driver.js';
 import { errorMessage } from '../errors.js';
 import type { ReportDeviceStatesRequest, ReportDeviceStatusRequest, Twin } from '../generated/v1beta1/api.js';
 import type { Sample, SampleConsumer } from '../sample.js';
-import { TokenBucket } from './limiter.js';
+import { TokenBucket } from '../dmi/limiter.js';
 import type { RuntimeStats } from './stats.js';
 
 /** Transport the reporter sends through (the edgecore link). */

@@ -18,7 +18,7 @@ import {
   type ReportDeviceStatesRequest,
   type ReportDeviceStatusRequest,
 } from '../generated/v1beta1/api.js';
-import { TokenBucket } from '../runtime/limiter.js';
+import { TokenBucket } from '../dmi/limiter.js';
 
 export interface TestEdgecoreOptions {
   /** Where to listen. */
