@@ -92,10 +92,11 @@ export interface ConnectContext<TProtocol> {
 /**
  * A connected device. Created by {@link DriverDefinition.connect}; one per device.
  *
- * Calls on one client are never concurrent with each other except `close()`, which may
- * arrive while a `read`/`write` is in flight (its signal is aborted first). A client that
- * shares a bus or connection with other clients (one RTU port, one TCP gateway) must
- * serialise access itself.
+ * Calls on one client are never concurrent with each other, with two exceptions: `close()`
+ * may arrive while a call is in flight (its signal is aborted first), and a read of a STREAM
+ * property (frame capture, recording) runs in its own lane, alongside the device's other calls,
+ * with a timeout of at least its collectCycle. A client that shares a bus or connection with
+ * other clients (one RTU port, one TCP gateway) must serialise access itself.
  */
 export interface DeviceClient<TVisitor> {
   /**

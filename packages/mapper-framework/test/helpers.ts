@@ -35,10 +35,12 @@ export interface FakeWorld {
   maxConcurrent: number;
   /** Delay added to every read/write/state call, ms. */
   latencyMs: number;
+  /** Extra delay of reads that include these registers, ms. */
+  slowRegisters: Map<number, number>;
 }
 
 export function newWorld(): FakeWorld {
-  return { values: new Map(), reads: [], writes: [], connects: new Map(), unreachable: new Set(), broken: new Set(), hanging: new Set(), closes: new Map(), maxConcurrent: 0, latencyMs: 0 };
+  return { values: new Map(), reads: [], writes: [], connects: new Map(), unreachable: new Set(), broken: new Set(), hanging: new Set(), closes: new Map(), maxConcurrent: 0, latencyMs: 0, slowRegisters: new Map() };
 }
 
 /** A driver for protocol "fake" backed by a FakeWorld. Registers that were never set read as register*10. */
@@ -68,6 +70,8 @@ export function fakeDriver(world: FakeWorld) {
           if (closed) throw new MapperError('Unreachable', 'closed');
           if (world.broken.has(device.id)) throw new MapperError('Unreachable', 'link down');
           if (world.hanging.has(device.id)) await new Promise((_, rej) => signal.addEventListener('abort', () => rej(signal.reason), { once: true }));
+          const slow = Math.max(0, ...requests.map((r) => world.slowRegisters.get(r.visitor.register) ?? 0));
+          if (slow > 0) await new Promise((r) => setTimeout(r, slow));
           const regs = world.values.get(device.id);
           return requests.map((r) => {
             if (r.visitor.fail) return { ok: false, error: new MapperError('DeviceError', `register ${r.visitor.register} failed`) };

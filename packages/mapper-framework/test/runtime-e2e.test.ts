@@ -231,6 +231,34 @@ describe('driver calls on one client are never concurrent', () => {
   });
 });
 
+describe('STREAM properties', () => {
+  it('are read in their own lane: a long capture neither blocks other reads nor hits read_timeout_ms', async () => {
+    const { newWorld } = await import('./helpers.ts');
+    const world = newWorld();
+    world.slowRegisters.set(9, 800); // a "recording" taking 800 ms; read_timeout_ms is 500 in the rig
+    const props: PropDef[] = [
+      { name: 'temp', register: 1, collectCycle: 100 },
+      { name: 'saveVideo', type: 'STREAM', register: 9, collectCycle: 1000, reportToCloud: true },
+    ];
+    const rig = await startRig({ models: [model('m', props)], devices: [device('cam', 'm', props)], world });
+    try {
+      await sleep(1800);
+      const temps = world.reads.filter((r) => r.properties.includes('temp')).length;
+      const streams = world.reads.filter((r) => r.properties.includes('saveVideo')).length;
+      assert.ok(temps >= 12, `temp kept its 100 ms cycle during recordings (${temps} reads)`);
+      assert.ok(world.reads.every((r) => !(r.properties.includes('temp') && r.properties.includes('saveVideo'))), 'stream reads are separate calls');
+      assert.ok(streams >= 1 && streams <= 3, `${streams} recordings`);
+      const v = rig.mapper.device('default/cam')!.values.get('saveVideo');
+      assert.equal(v?.sample?.text, '90', 'the 800 ms capture completed despite read_timeout_ms 500');
+      assert.equal(v?.error, undefined);
+      await rig.ec.waitFor(() => rig.ec.twinsOf('default/cam').has('temp'), 3000, 'temp twin');
+      assert.equal(rig.ec.twinsOf('default/cam').has('saveVideo'), false, 'STREAM properties are not twins');
+    } finally {
+      await rig.stop();
+    }
+  });
+});
+
 describe('read-once fan-out', () => {
   let rig: Rig;
   after(() => rig?.stop());

@@ -370,26 +370,35 @@ export class DeviceRunner<P, V> {
         );
       }
 
-      // Polling: one timer per device, properties grouped by collectCycle.
-      const groups = new Map<number, Group<V>>();
+      // Polling: one timer per device, properties grouped by collectCycle. Ordinary properties
+      // share one lane: one read() per tick for all that are due, never two at once. Each STREAM
+      // property (a frame capture, a recording) gets its own lane so a long recording does not
+      // hold up the device's other reads; its timeout is at least its collectCycle.
+      interface Lane {
+        readonly stream: boolean;
+        readonly groups: Map<number, Group<V>>;
+        reading: boolean;
+      }
       const start = performance.now();
+      const main: Lane = { stream: false, groups: new Map(), reading: false };
+      const lanes: Lane[] = [main];
       for (const p of polled) {
+        const lane = p.request.type === 'stream' ? { stream: true, groups: new Map<number, Group<V>>(), reading: false } : main;
+        if (lane !== main) lanes.push(lane);
         const cycle = p.spec.collectCycle;
-        let g = groups.get(cycle);
-        if (!g) groups.set(cycle, (g = { cycle, requests: [], nextDue: start, first: true }));
+        let g = lane.groups.get(cycle);
+        if (!g) lane.groups.set(cycle, (g = { cycle, requests: [], nextDue: start, first: true }));
         g.requests.push(p.request);
       }
-      if (groups.size === 0) return;
-      let reading = false;
+      if (polled.length === 0) return;
       let failures = 0;
       const propsByRequest = new Map(polled.map((p) => [p.request, p]));
 
-      const tick = (): void => {
-        const now = performance.now();
+      const tickLane = (lane: Lane, now: number): void => {
         const due: Group<V>[] = [];
-        for (const g of groups.values()) if (g.nextDue <= now + 1) due.push(g);
+        for (const g of lane.groups.values()) if (g.nextDue <= now + 1) due.push(g);
         for (const g of due) {
-          if (!reading) this.lag.record(Math.max(0, now - g.nextDue));
+          if (!lane.reading) this.lag.record(Math.max(0, now - g.nextDue));
           if (g.first) {
             // After the first read, spread devices over the cycle so 1000 devices registered
             // together do not all read in the same millisecond.
@@ -402,24 +411,30 @@ export class DeviceRunner<P, V> {
             this.stats.overruns++;
           }
         }
-        if (due.length > 0) {
-          if (reading) this.stats.overruns += due.length;
-          else {
-            reading = true;
-            const requests = due.flatMap((g) => g.requests);
-            void this.readOnce(client, requests, propsByRequest, session.signal).then((outcome) => {
-              reading = false;
-              if (done) return;
-              if (outcome === 'lost') lose(this.lastReadError);
-              else if (outcome === 'failed') {
-                failures++;
-                if (failures >= this.opts.reconnectAfterFailures) lose(this.lastReadError);
-              } else failures = 0;
-            });
-          }
+        if (due.length === 0) return;
+        if (lane.reading) {
+          this.stats.overruns += due.length;
+          return;
         }
+        lane.reading = true;
+        const requests = due.flatMap((g) => g.requests);
+        const timeoutMs = lane.stream ? Math.max(this.opts.readTimeoutMs, ...due.map((g) => g.cycle)) : this.opts.readTimeoutMs;
+        void this.readOnce(client, requests, propsByRequest, session.signal, { exclusive: !lane.stream, timeoutMs }).then((outcome) => {
+          lane.reading = false;
+          if (done || lane.stream) return; // a failing capture is a property error, not a lost device
+          if (outcome === 'lost') lose(this.lastReadError);
+          else if (outcome === 'failed') {
+            failures++;
+            if (failures >= this.opts.reconnectAfterFailures) lose(this.lastReadError);
+          } else failures = 0;
+        });
+      };
+
+      const tick = (): void => {
+        const now = performance.now();
+        for (const lane of lanes) tickLane(lane, now);
         let next = Infinity;
-        for (const g of groups.values()) next = Math.min(next, g.nextDue);
+        for (const lane of lanes) for (const g of lane.groups.values()) next = Math.min(next, g.nextDue);
         later(Math.max(0, next - performance.now()), tick);
       };
       tick();
@@ -434,6 +449,7 @@ export class DeviceRunner<P, V> {
     requests: PropertyRequest<V>[],
     props: Map<PropertyRequest<V>, PreparedProperty<V>>,
     signal: AbortSignal,
+    lane: { exclusive: boolean; timeoutMs: number },
   ): Promise<'ok' | 'failed' | 'lost'> {
     this.stats.readCalls++;
     this.stats.propertyReads += requests.length;
@@ -444,7 +460,8 @@ export class DeviceRunner<P, V> {
       if (this.observers.length > 0) notify(this.observers, 'onRead', { deviceId: device, properties: requests.map((r) => r.name), failed, durationMs: performance.now() - started });
     };
     try {
-      results = await this.exclusive(() => withTimeout((s) => client.read(requests, s), this.opts.readTimeoutMs, signal, `read ${device}`));
+      const call = (): Promise<readonly ReadResult[]> => withTimeout((s) => client.read(requests, s), lane.timeoutMs, signal, `read ${device}`);
+      results = await (lane.exclusive ? this.exclusive(call) : call());
     } catch (err) {
       if (signal.aborted) return 'ok';
       const timedOut = err instanceof Error && err.name === 'TimeoutError';
