@@ -148,8 +148,6 @@ export class DiskQueue<T extends { readonly ts: number }> {
 
   private async doFlush(): Promise<void> {
     while (this.pending.length > 0) {
-      const lines = this.pending;
-      const bytes = this.pendingBytes;
       try {
         if (!this.writer) {
           const last = this.segments.at(-1);
@@ -159,9 +157,21 @@ export class DiskQueue<T extends { readonly ts: number }> {
           this.segments.push({ id, bytes: 0, lines: 0 });
         }
         const w = this.writer;
-        // Take the lines only once the file is open, so a failure leaves them queued.
-        this.pending = [];
-        this.pendingBytes = 0;
+        const seg0 = this.segments.find((s) => s.id === w.id);
+        // Take (once the file is open, so a failure leaves them queued) as many lines as fit in this segment; at least one.
+        const room = this.segmentBytes - (seg0?.bytes ?? 0);
+        let take = 0;
+        let size = 0;
+        while (take < this.pending.length) {
+          const b = Buffer.byteLength(this.pending[take]!);
+          if (take > 0 && size + b > room) break;
+          size += b;
+          take++;
+        }
+        const lines = this.pending.slice(0, take);
+        const bytes = size;
+        this.pending = this.pending.slice(take);
+        this.pendingBytes -= size;
         const buf = Buffer.from(lines.join(''));
         try {
           await w.fh.write(buf);
