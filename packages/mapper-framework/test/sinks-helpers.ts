@@ -233,12 +233,19 @@ export class CaptureServer {
  * property), so sinks can be checked for completeness and order. A `fixed` visitor value makes
  * the property read that text instead (strings with quotes, commas…).
  */
-export function counterDriver(state: { reads: number; failing: boolean } = { reads: 0, failing: false }) {
+export interface CounterState {
+  reads: number;
+  failing: boolean;
+  /** Every write() call. */
+  writes?: { device: string; property: string; value: unknown }[];
+}
+
+export function counterDriver(state: CounterState = { reads: 0, failing: false }) {
   return defineDriver({
     protocol: 'counter',
     protocolConfig: z.object({}).passthrough(),
     visitorConfig: z.object({ fixed: z.string().optional() }).passthrough(),
-    async connect() {
+    async connect({ device }) {
       const seq = new Map<string, number>();
       return {
         async read(requests): Promise<ReadResult[]> {
@@ -251,7 +258,9 @@ export function counterDriver(state: { reads: number; failing: boolean } = { rea
             return { ok: true, value: r.type === 'string' ? `v${n}` : r.type === 'boolean' ? n % 2 === 0 : n };
           });
         },
-        async write() {},
+        async write(request, value) {
+          state.writes?.push({ device: device.id, property: request.name, value });
+        },
         async state() {
           return 'ok';
         },
@@ -331,7 +340,7 @@ export interface MapperRig {
 }
 
 /** A TestEdgecore serving `yaml` and a mapper with the counter driver; REST on a free port. */
-export async function startMapper(yaml: string, opts: { configExtra?: string; consumers?: SampleConsumer[]; bufferDir?: string; driverState?: { reads: number; failing: boolean } } = {}): Promise<MapperRig> {
+export async function startMapper(yaml: string, opts: { configExtra?: string; consumers?: SampleConsumer[]; bufferDir?: string; driverState?: CounterState } = {}): Promise<MapperRig> {
   const { dir, cleanup } = tempDir();
   const { devices, models } = TestEdgecore.fromCrdYaml(yaml);
   const ec = await TestEdgecore.start({ socketPath: join(dir, 'dmi.sock'), devices, models, limiter: false });

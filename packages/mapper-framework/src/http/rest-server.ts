@@ -111,7 +111,10 @@ function tokenMatches(expected: string, header: string | undefined): boolean {
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type !== '' && type !== 'application/json') throw new HttpError(415, 'UnsupportedMediaType', `expected Content-Type application/json, got "${type}"`);
+  // curl -d sends form-urlencoded and fetch() text/plain by default: accept them when the body is JSON.
+  if (!['', 'application/json', 'text/plain', 'application/x-www-form-urlencoded'].includes(type)) {
+    throw new HttpError(415, 'UnsupportedMediaType', `expected Content-Type application/json, got "${type}"`);
+  }
   const chunks: Buffer[] = [];
   let n = 0;
   for await (const c of req) {
@@ -272,7 +275,10 @@ export function startRestServer(opts: RestServerOptions): Promise<RestServer> {
       if (rest.length === 3) {
         const [ns, name, prop] = rest as [string, string, string];
         if (method === 'GET') return async () => [200, body(200, `"Data":${readProperty(deviceOf(ns, name, 'Get device data error'), prop)}`)];
-        if (method === 'PUT' || method === 'POST') return async (req) => write(req, ns, name, prop, valueText(await readJson(req)), undefined);
+        if (method === 'PUT' || method === 'POST') return async (req) => {
+          requireToken(req);
+          return write(req, ns, name, prop, valueText(await readJson(req)), undefined);
+        };
         return 'method';
       }
       return undefined;
@@ -284,7 +290,10 @@ export function startRestServer(opts: RestServerOptions): Promise<RestServer> {
       }
       if (rest.length === 4) {
         const [ns, name, m, prop] = rest as [string, string, string, string];
-        if (method === 'PUT' || method === 'POST') return async (req) => write(req, ns, name, prop, valueText(await readJson(req)), m);
+        if (method === 'PUT' || method === 'POST') return async (req) => {
+          requireToken(req);
+          return write(req, ns, name, prop, valueText(await readJson(req)), m);
+        };
         return 'method';
       }
       if (rest.length === 5) {
