@@ -4,10 +4,15 @@
 import { existsSync, lstatSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import Handlebars from 'handlebars';
+import { createRequire } from 'node:module';
 import { CreateMapperError } from './errors.js';
 import { camelCase, pascalCase, validatePackageName, validateProtocol } from './names.js';
+import { COMPILE_OPTIONS, loadPrecompiled, type PrecompiledTemplates } from './precompile.js';
 import { listTemplateFiles, outputPath, ownVersion, STREAM_OVERLAY, TEMPLATES, templatesRoot } from './templates.js';
+
+const require = createRequire(import.meta.url);
+type Hbs = typeof import('handlebars');
+type Render = (context: object) => string;
 
 /** Options of {@link scaffold} and {@link renderProject}. */
 export interface ScaffoldOptions {
@@ -25,6 +30,11 @@ export interface ScaffoldOptions {
   readonly force?: boolean;
   /** Framework version range written into package.json. @default `^<create-mapper version>` */
   readonly frameworkRange?: string;
+  /**
+   * Precompiled templates to render with (tests). @default the packed set when it matches
+   * the templates on disk, else the templates are compiled
+   */
+  readonly precompiled?: PrecompiledTemplates | false;
 }
 
 /** A rendered project: output path → file text. */
@@ -83,6 +93,7 @@ export function renderProject(opts: ScaffoldOptions): RenderedProject {
   if (!existsSync(base)) throw new CreateMapperError(`template folder ${base} is missing (broken installation of create-mapper)`);
   const sources = new Map(loadTemplateDir(base).files);
   if (stream) for (const [f, text] of loadTemplateDir(join(root, STREAM_OVERLAY)).files) sources.set(f, text);
+  const renderers = compileAll(root, template, stream, sources, opts.precompiled);
 
   const version = ownVersion();
   const context = {
@@ -96,16 +107,11 @@ export function renderProject(opts: ScaffoldOptions): RenderedProject {
     stream,
     template,
   };
-  const hb = Handlebars.create();
-  const config = sources.get('config.yaml');
-  if (config === undefined) throw new CreateMapperError(`template ${template} has no config.yaml`);
-  hb.registerPartial('config', config);
-
   const files = new Map<string, string>();
-  for (const [src, text] of [...sources].sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [src, render] of [...renderers].sort(([a], [b]) => a.localeCompare(b))) {
     let out: string;
     try {
-      out = hb.compile(text, { strict: true, noEscape: true })(context);
+      out = render(context);
     } catch (err) {
       throw new CreateMapperError(`template ${template}: cannot render ${src}: ${(err as Error).message}`, { cause: err });
     }
@@ -115,6 +121,34 @@ export function renderProject(opts: ScaffoldOptions): RenderedProject {
   checkRendered(files);
   return { name, protocol, template, stream, files };
 }
+
+/**
+ * One render function per output file, with the `config` partial (config.yaml, embedded in the
+ * ConfigMap) registered. Uses handlebars' runtime with the precompiled set when it matches,
+ * else compiles the sources with the full handlebars.
+ */
+function compileAll(root: string, template: string, stream: boolean, sources: ReadonlyMap<string, string>, given: PrecompiledTemplates | false | undefined): Map<string, Render> {
+  if (!sources.has('config.yaml')) throw new CreateMapperError(`template ${template} has no config.yaml`);
+  const pre = given === false ? undefined : (given ?? loadPrecompiled(root));
+  const out = new Map<string, Render>();
+  if (pre) {
+    const hb = (require('handlebars/runtime') as Hbs).create();
+    const specs = { ...pre.templates[template], ...(stream ? pre.templates[STREAM_OVERLAY] : {}) };
+    hb.registerPartial('config', hb.template(specs['config.yaml'] as TemplateSpecification));
+    for (const f of sources.keys()) {
+      const spec = specs[f];
+      if (!spec) throw new CreateMapperError(`precompiled templates lack ${template}/${f} (broken installation of create-mapper)`);
+      out.set(f, hb.template(spec as TemplateSpecification));
+    }
+    return out;
+  }
+  const hb = (require('handlebars') as Hbs).create();
+  hb.registerPartial('config', sources.get('config.yaml')!);
+  for (const [f, text] of sources) out.set(f, hb.compile(text, COMPILE_OPTIONS));
+  return out;
+}
+
+type TemplateSpecification = Parameters<Hbs['template']>[0];
 
 function checkRendered(files: ReadonlyMap<string, string>): void {
   for (const [path, text] of files) {

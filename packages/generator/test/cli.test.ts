@@ -105,7 +105,7 @@ describe('packing', () => {
     const expected = readdirSync(root).flatMap((t) => listTemplateFiles(join(root, t)).map((f) => `templates/${t}/${f}`));
     assert.ok(expected.length > 15, `found ${expected.length} template files`);
     for (const f of expected) assert.ok(listed.has(f), `${f} is missing from the packed create-mapper`);
-    for (const f of ['bin/create-mapper.js', 'dist/cli.js', 'dist/index.js', 'dist/index.d.ts', 'package.json', 'README.md']) assert.ok(listed.has(f), `${f} is packed`);
+    for (const f of ['bin/create-mapper.js', 'dist/cli.js', 'dist/templates.compiled.cjs', 'dist/index.js', 'dist/index.d.ts', 'package.json', 'README.md']) assert.ok(listed.has(f), `${f} is packed`);
     assert.ok(![...listed].some((f) => f.includes('.tsbuildinfo') || f.startsWith('test/') || f.startsWith('src/')), 'no build info, tests or sources packed');
   });
 });

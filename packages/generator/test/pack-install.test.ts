@@ -67,6 +67,7 @@ describe('packed create-mapper → generated project → installed, built, teste
     const cliDir = join(tmp, 'cli');
     await run('npm', ['install', '--prefix', cliDir, gen.path], { cwd: tmp, env: npmEnv });
     cli = join(cliDir, 'node_modules', '.bin', 'create-mapper');
+    assert.ok(existsSync(join(cliDir, 'node_modules/create-mapper/dist/templates.compiled.cjs')), 'the packed CLI carries precompiled templates');
   });
 
   after(async () => {

@@ -10,7 +10,9 @@ import { Ajv } from 'ajv';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { ConfigMap } from 'kubernetes-models/v1';
 import { parse, parseAllDocuments } from 'yaml';
+import { createRequire } from 'node:module';
 import { CreateMapperError, listTemplateFiles, outputPath, ownVersion, renderProject, scaffold, STREAM_OVERLAY, templatesRoot } from '../src/index.js';
+import { loadPrecompiled, precompileTemplates } from '../src/precompile.js';
 
 const repo = new URL('../../../', import.meta.url).pathname;
 let tmp: string;
@@ -50,6 +52,21 @@ describe('renderProject', () => {
       assert.equal(p.files.get('src/main.ts')!.trim().split('\n').length, 3, 'main.ts is three lines');
     });
   }
+
+  it('renders the same with the precompiled templates (what the published package uses) as with compiled ones', () => {
+    const file = join(tmp, 'templates.compiled.cjs');
+    writeFileSync(file, precompileTemplates(templatesRoot()));
+    const pre = loadPrecompiled(templatesRoot(), file);
+    assert.ok(pre, 'a fresh precompiled set matches the templates');
+    for (const stream of [false, true]) {
+      const a = renderProject({ targetDir: join(tmp, 'acme-mapper'), protocol: 'acme', stream, precompiled: false });
+      const b = renderProject({ targetDir: join(tmp, 'acme-mapper'), protocol: 'acme', stream, precompiled: pre });
+      assert.deepEqual([...b.files], [...a.files]);
+    }
+    const stale = { ...(createRequire(import.meta.url)(file) as object), hash: 'stale' };
+    writeFileSync(join(tmp, 'stale.cjs'), `module.exports = ${JSON.stringify(stale)};`);
+    assert.equal(loadPrecompiled(templatesRoot(), join(tmp, 'stale.cjs')), undefined, 'a set that does not match the templates is not used');
+  });
 
   it('matches the committed expected files (volatile version normalised)', () => {
     const p = renderProject({ targetDir: join(tmp, 'acme-mapper'), protocol: 'acme' });
