@@ -45,8 +45,12 @@ function issuePath(issue: { path?: ReadonlyArray<PropertyKey | { key: PropertyKe
 }
 
 async function validate(schema: StandardSchemaV1, value: unknown): Promise<{ path: string; message: string }[]> {
+  return (await parseWith(schema, value)).issues;
+}
+
+async function parseWith(schema: StandardSchemaV1, value: unknown): Promise<{ value: unknown; issues: { path: string; message: string }[] }> {
   const r = await schema['~standard'].validate(value);
-  return r.issues ? r.issues.map((i) => ({ path: issuePath(i), message: i.message })) : [];
+  return r.issues ? { value: undefined, issues: r.issues.map((i) => ({ path: issuePath(i), message: i.message })) } : { value: r.value, issues: [] };
 }
 
 function yamlFiles(dir: string, entries: readonly string[]): string[] {
@@ -202,8 +206,16 @@ export async function doctor(opts: DoctorOptions): Promise<DoctorReport> {
       const mp = modelProps.get(prop.name);
       if (model && !mp) add('error', file, `${at}.name`, `property ${prop.name} is not defined in model ${ref}`, `add it to the DeviceModel or remove it (the mapper disables it)`);
       if (prop.visitorProtocol !== '' && prop.visitorProtocol !== protocol) add('warning', file, `${at}.visitors.protocolName`, `"${prop.visitorProtocol}" differs from the driver's protocol "${protocol}"`, `set it to ${protocol}`);
-      for (const issue of await validate(p.driver.visitorConfig, prop.visitor)) {
+      const visitor = await parseWith(p.driver.visitorConfig, prop.visitor);
+      for (const issue of visitor.issues) {
         add('error', file, `${at}.visitors.configData${issue.path ? `.${issue.path}` : ''}`, issue.message, 'see schema/visitor-config.schema.json (npx create-mapper schema); the mapper disables this property');
+      }
+      if (visitor.issues.length === 0 && mp && p.driver.checkProperty) {
+        try {
+          p.driver.checkProperty({ name: prop.name, type: mp.type, accessMode: mp.accessMode, visitor: visitor.value, minimum: mp.minimum, maximum: mp.maximum, unit: mp.unit });
+        } catch (err) {
+          add('error', file, at, (err as Error).message, "the driver's checkProperty refuses this property; the mapper rejects the device");
+        }
       }
       if (prop.desired && prop.desired.value !== '' && mp) {
         if (mp.accessMode !== 'ReadWrite') add('warning', file, `${at}.desired`, `property ${prop.name} is ${mp.accessMode} in the model; the desired value is never written`, 'make it ReadWrite in the model or remove desired');

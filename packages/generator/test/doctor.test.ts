@@ -47,6 +47,7 @@ spec:
     - { name: temp, type: FLOAT, accessMode: ReadOnly }
     - { name: sp, type: INT, accessMode: ReadWrite, minimum: "0", maximum: "10" }
     - { name: bad, type: COMPLEX }
+    - { name: cam, type: STREAM, accessMode: ReadOnly }
 ---
 apiVersion: devices.kubeedge.io/v1beta1
 kind: Device
@@ -76,6 +77,8 @@ spec:
       visitors: { protocolName: acme, configData: { address: sp } }
     - name: ghost
       visitors: { protocolName: acme, configData: { address: ghost } }
+    - name: cam
+      visitors: { protocolName: acme, configData: { address: cam } }
   methods:
     - { name: setAll, propertyNames: [sp, nope, temp] }
 ---
@@ -130,6 +133,7 @@ describe('doctor', () => {
     find(r.problems, f, /Device default\/d1: spec\.properties\[1\]\.desired\.value/, /above the maximum 10/);
     find(r.problems, f, /Device default\/d1: spec\.properties\[2\]\.name/, /ghost is not defined in model default\/m1/);
     find(r.problems, f, /Device default\/d1: spec\.methods\[0\]\.propertyNames/, /unknown property nope/);
+    find(r.problems, f, /^Device default\/d1: spec\.properties\[3\]$/, /cam: STREAM properties need the stream pieces/);
     find(r.problems, f, /Device default\/d1: spec\.methods\[0\]\.propertyNames/, /temp, which is ReadOnly/);
     find(r.problems, f, /Device default\/orphan: spec\.deviceModelRef\.name/, /default\/missing-model is not defined/);
     find(r.problems, f, /Device default\/orphan: spec\.protocol\.protocolName/, /"modbus" is not the driver's protocol/);

@@ -55,6 +55,22 @@ export default defineDriver({
   visitorConfig,
 
   /**
+   * Rejects a property this driver cannot serve when its device arrives, rather than failing
+   * every read. TODO: add your protocol's cross-checks (e.g. "FLOAT needs two registers").
+   */
+  checkProperty(request) {
+{{#if stream}}
+    if (request.type === 'stream' && request.name !== 'saveFrame' && request.name !== 'saveVideo') {
+      throw new MapperError('InvalidConfig', `${request.name}: a STREAM property must be named saveFrame or saveVideo`, { property: request.name, key: 'name' });
+    }
+{{else}}
+    if (request.type === 'stream') {
+      throw new MapperError('InvalidConfig', `${request.name}: STREAM properties need the stream pieces (create-mapper --stream)`, { property: request.name, key: 'type' });
+    }
+{{/if}}
+  },
+
+  /**
    * Called when a device is registered, after an update of its protocol or visitors, and to
    * reconnect after a failure (the framework backs off and reports the device `offline`
    * meanwhile). Throw MapperError('Unreachable' | 'Timeout' | 'InvalidConfig').
