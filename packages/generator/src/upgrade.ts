@@ -14,7 +14,7 @@ export const FRAMEWORK_PACKAGE = '@mapperkit/framework';
 /**
  * A change to config.yaml that a framework release needs (a renamed or removed key). Applied
  * to config.yaml and to the copies of it in resource/configmap.yaml (`data.configData`, text)
- * and helm/values.yaml (`config`, a map with only some keys). Comments and formatting of
+ * and deploy/values.yaml (`config`, a map with only some keys). Comments and formatting of
  * untouched keys are kept.
  */
 export interface Migration {
@@ -151,7 +151,7 @@ export async function upgrade(opts: UpgradeOptions): Promise<UpgradeResult> {
     if (applyToDoc(doc, due, applied)) writes.set('config.yaml', doc.toString());
     for (const [file, path] of [
       ['resource/configmap.yaml', ['data', 'configData']],
-      ['helm/values.yaml', ['config']],
+      ['deploy/values.yaml', ['config']],
     ] as const) {
       const p = join(dir, file);
       if (!existsSync(p)) continue;

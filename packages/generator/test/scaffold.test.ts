@@ -96,7 +96,7 @@ describe('renderProject', () => {
     const cm = parse(p.files.get('resource/configmap.yaml')!) as { kind: string; data: { configData: string } };
     assert.equal(cm.kind, 'ConfigMap');
     assert.equal(cm.data.configData, config);
-    const values = parse(p.files.get('helm/values.yaml')!) as { config: { common: { name: string; protocol: string } } };
+    const values = parse(p.files.get('deploy/values.yaml')!) as { config: { common: { name: string; protocol: string } } };
     assert.deepEqual(values.config.common, { name: c.common.name, protocol: 'acme', http_port: 7777 });
     const dep = parse(p.files.get('resource/deployment.yaml')!) as { spec: { template: { spec: { volumes: { configMap?: { items: { key: string; path: string }[] } }[] } } } };
     const cmVolume = dep.spec.template.spec.volumes.find((v) => v.configMap);
@@ -118,8 +118,8 @@ describe('renderProject', () => {
     const defaults: unknown = parse(readFileSync(join(chart, 'values.yaml'), 'utf8'));
     const validate = new Ajv({ allErrors: true, strict: false }).compile(JSON.parse(readFileSync(join(chart, 'values.schema.json'), 'utf8')) as object);
     for (const protocol of ['acme', 'onvif-cam']) {
-      const values: unknown = parse(renderProject({ targetDir: join(tmp, 'x'), protocol }).files.get('helm/values.yaml')!);
-      assert.ok(validate(merge(defaults, values)), `helm/values.yaml for ${protocol}: ${JSON.stringify(validate.errors)}`);
+      const values: unknown = parse(renderProject({ targetDir: join(tmp, 'x'), protocol }).files.get('deploy/values.yaml')!);
+      assert.ok(validate(merge(defaults, values)), `deploy/values.yaml for ${protocol}: ${JSON.stringify(validate.errors)}`);
     }
     assert.ok(!validate(merge(defaults, { image: { repository: 'Bad Repo!' } })), 'the schema check can fail');
   });
@@ -137,9 +137,13 @@ describe('renderProject', () => {
       const froms = docker.match(/^FROM .*$/gm) ?? [];
       assert.deepEqual(froms, ['FROM node:20-slim AS build', 'FROM node:20-slim']);
       const final = docker.slice(docker.lastIndexOf('FROM '));
-      assert.match(final, /^USER node$/m, 'final stage runs as the non-root node user');
-      assert.match(final, /npm prune --omit=dev|COPY --from=build \/app\/node_modules/, 'production dependencies only');
-      assert.equal(/apt-get install -y --no-install-recommends ffmpeg/.test(final), stream, 'ffmpeg only in the stream image');
+      // The chart's image contract: uid/gid 10001, acl for its init container, config at /etc/mapper/config.yaml.
+      assert.match(final, /^USER 10001:10001$/m, 'final stage runs as the non-root user 10001');
+      assert.match(final, /--no-install-recommends acl\b/);
+      assert.match(final, /^CMD \["--config-file", "\/etc\/mapper\/config\.yaml"/m);
+      assert.match(final, /COPY --from=build .*\/opt\/mapper\/node_modules/, 'production dependencies from the pruned build stage');
+      assert.match(docker, /npm prune --omit=dev/);
+      assert.equal(/ffmpeg/.test(final), stream, 'ffmpeg only in the stream image');
     }
   });
 

@@ -53,7 +53,7 @@ describe('upgrade', () => {
     assert.equal(r.from, ownVersion());
     assert.equal(r.rangeAfter, '^0.3.0');
     assert.deepEqual(r.applied, ['remove common.http_port', 'common.address → common.listen_address']);
-    assert.deepEqual([...r.changedFiles].sort(), ['config.yaml', 'helm/values.yaml', 'package.json', 'resource/configmap.yaml']);
+    assert.deepEqual([...r.changedFiles].sort(), ['config.yaml', 'deploy/values.yaml', 'package.json', 'resource/configmap.yaml']);
     const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string> };
     assert.equal(pkg.dependencies['@mapperkit/framework'], '^0.3.0');
     const config = read('config.yaml');
@@ -61,10 +61,10 @@ describe('upgrade', () => {
     assert.doesNotMatch(config, /http_port|\n {2}address:/);
     assert.match(config, /# The mapper's own DMI socket; edgecore dials it\./, 'comments kept');
     assert.equal((parse(read('resource/configmap.yaml')) as { data: { configData: string } }).data.configData, config, 'ConfigMap copy migrated the same way');
-    const values = parse(read('helm/values.yaml')) as { config: { common: Record<string, unknown> } };
+    const values = parse(read('deploy/values.yaml')) as { config: { common: Record<string, unknown> } };
     assert.equal(values.config.common['http_port'], undefined, 'Helm values copy migrated too');
     assert.equal(values.config.common['protocol'], 'acme');
-    assert.match(read('helm/values.yaml'), /# The mapper's config\.yaml \(upstream keys\)/, 'comments kept');
+    assert.match(read('deploy/values.yaml'), /# The mapper's config\.yaml \(upstream keys\)/, 'comments kept');
   });
 
   it('touches no user code', async () => {
