@@ -55,39 +55,56 @@ export function tidy(n: number): number {
   return Number(n.toPrecision(15));
 }
 
-/** Decodes the registers of one property (bytes in wire order, 2 per register). */
-export function decodeRegisters(wire: Uint8Array, v: ModbusVisitor): RawValue {
-  const b = reorder(wire, v.wordSwap, v.byteSwap);
-  const d = view(b);
+/**
+ * Decodes the registers of one property: `count` registers (2 bytes each, wire order) starting
+ * at `byteOffset` of `wire`. `dv` may pass a DataView of `wire` that the caller reuses for
+ * several properties of one answer.
+ */
+export function decodeRegisters(wire: Uint8Array, v: ModbusVisitor, byteOffset = 0, dv?: DataView): RawValue {
+  let b: Uint8Array;
+  let d: DataView;
+  let at: number;
+  if (!v.wordSwap && !v.byteSwap && v.kind !== 'string' && v.kind !== 'bytes') {
+    // Fast path: read straight from the answer.
+    b = wire;
+    d = dv ?? view(wire);
+    at = byteOffset;
+  } else {
+    const own = byteOffset === 0 && wire.length === v.count * 2 ? wire : wire.subarray(byteOffset, byteOffset + v.count * 2);
+    b = reorder(own, v.wordSwap, v.byteSwap);
+    if (b === own && v.kind === 'bytes') b = Uint8Array.from(own);
+    d = view(b);
+    at = 0;
+  }
   switch (v.kind) {
     case 'int16':
-      return d.getInt16(0);
+      return d.getInt16(at);
     case 'uint16':
-      return d.getUint16(0);
+      return d.getUint16(at);
     case 'int32':
-      return d.getInt32(0);
+      return d.getInt32(at);
     case 'uint32':
-      return d.getUint32(0);
+      return d.getUint32(at);
     case 'int64':
-      return fromBig(d.getBigInt64(0));
+      return fromBig(d.getBigInt64(at));
     case 'uint64':
-      return fromBig(d.getBigUint64(0));
+      return fromBig(d.getBigUint64(at));
     case 'float32':
       // The shortest decimal that is this float32 (23.7, not 23.700000762939453), as Go prints it.
-      return shortestFloat32(d.getFloat32(0));
+      return shortestFloat32(d.getFloat32(at));
     case 'float64':
-      return d.getFloat64(0);
+      return d.getFloat64(at);
     case 'boolean':
-      return d.getUint16(0) !== 0;
+      return d.getUint16(at) !== 0;
     case 'bit':
-      return ((d.getUint16(0) >> (v.bitIndex ?? 0)) & 1) === 1;
+      return ((d.getUint16(at) >> (v.bitIndex ?? 0)) & 1) === 1;
     case 'string': {
       let end = b.length;
       while (end > 0 && b[end - 1] === 0) end--;
       return Buffer.from(b.buffer, b.byteOffset, end).toString('utf8');
     }
     case 'bytes':
-      return b === wire ? Uint8Array.from(b) : b;
+      return b;
   }
 }
 

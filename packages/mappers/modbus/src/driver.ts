@@ -101,6 +101,8 @@ class ModbusDeviceClient implements DeviceClient<ModbusVisitor> {
 
   private fill(span: Span, res: ModbusResponse, requests: readonly Req[], results: ReadResult[]): void {
     const bits = isBitTable(span.table);
+    const bytes = res.bytes ?? Buffer.alloc(0);
+    const dv = bits ? undefined : new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     for (const m of span.members) {
       const req = requests[m.index]!;
       const rel = m.start - span.start;
@@ -111,9 +113,8 @@ class ModbusDeviceClient implements DeviceClient<ModbusVisitor> {
           if (all.length < rel + m.count) throw new MapperError('DeviceError', `answer has ${all.length} bits, expected ${span.count}`);
           raw = decodeBits(all.slice(rel, rel + m.count), req.visitor);
         } else {
-          const bytes = res.bytes ?? Buffer.alloc(0);
           if (bytes.length < (rel + m.count) * 2) throw new MapperError('DeviceError', `answer has ${bytes.length} bytes, expected ${span.count * 2}`);
-          raw = decodeRegisters(bytes.subarray(rel * 2, (rel + m.count) * 2), req.visitor);
+          raw = decodeRegisters(bytes, req.visitor, rel * 2, dv);
         }
         results[m.index] = { ok: true, value: toModelValue(raw, req.visitor, req.type) };
       } catch (e) {

@@ -345,9 +345,11 @@ export class ModbusLink {
     if (this.inFlight > this.counters.maxInFlight) this.counters.maxInFlight = this.inFlight;
     return new Promise<ModbusResponse>((resolve, reject) => {
       let done = false;
+      let release: (() => void) | undefined;
       const finish = (err: unknown, data: unknown): void => {
         if (done) return;
         done = true;
+        release?.();
         this.inFlight--;
         clearTimeout(timer);
         this.inflight = undefined;
@@ -377,7 +379,12 @@ export class ModbusLink {
         job.timeoutMs,
       );
       this.inflight = finish;
-      const cb: NodeCallback = (err, data) => finish(err ?? undefined, data);
+      // modbus-serial keeps every TCP transaction (and its callback) in a table of 256 slots
+      // that is only ever overwritten, so the callback must not hold on to this request: it is
+      // made outside this scope and reaches `finish` through a holder emptied when it is over.
+      const holder: Holder = { finish };
+      const cb = relay(holder);
+      release = () => (holder.finish = undefined);
       try {
         switch (req.fc) {
           case 1:
@@ -440,6 +447,15 @@ export class ModbusLink {
     this.failQueued(err);
     if (client) await closeClient(client);
   }
+}
+
+interface Holder {
+  finish: ((err: unknown, data: unknown) => void) | undefined;
+}
+
+/** A library callback that only references `holder` (not the request's scope). */
+function relay(holder: Holder): NodeCallback {
+  return (err, data) => holder.finish?.(err ?? undefined, data);
 }
 
 function destroy(client: ModbusClientLib): void {

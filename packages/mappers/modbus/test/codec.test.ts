@@ -48,6 +48,19 @@ describe('byte and word order', () => {
     );
   });
 
+  it('decodes a property inside a larger answer exactly like the property alone', () => {
+    const kinds = ['int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'float32', 'float64', 'string', 'bytes'] as const;
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 24, maxLength: 24 }), fc.integer({ min: 0, max: 4 }), fc.constantFrom(...kinds), fc.constantFrom('ABCD', 'CDAB', 'BADC', 'DCBA'), (bytes, reg, kind, order) => {
+        const vis = v({ dataType: kind, byteOrder: order, ...(kind === 'string' || kind === 'bytes' ? { limit: 3 } : {}) });
+        const alone = decodeRegisters(bytes.slice(reg * 2, reg * 2 + vis.count * 2), vis);
+        const inside = decodeRegisters(bytes, vis, reg * 2, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+        if (typeof alone === 'number' && Number.isNaN(alone)) assert.ok(Number.isNaN(inside));
+        else assert.deepEqual(inside, alone);
+      }),
+    );
+  });
+
   it('swaps the bytes of a single register with isSwap', () => {
     assert.equal(decodeRegisters(hex('3412'), v({ dataType: 'uint16', isSwap: true })), 0x1234);
     assert.equal(decodeRegisters(hex('3412'), v({ dataType: 'uint16', isRegisterSwap: true })), 0x3412, 'word swap does nothing to one word');
