@@ -101,12 +101,13 @@ export async function createMapper<P, V>(options: RunMapperOptions<P, V>): Promi
     consumers: [...wiring.consumers, ...(options.consumers ?? [])],
     observers: [...wiring.observers, ...(options.observers ?? [])],
   });
-  await runtime.start();
-  await wiring.start({
+  wiring.attach({
     devices: () => runtime.deviceViews(),
     device: (id) => runtime.deviceView(id),
     writeProperty: (ns, name, prop, value, signal) => runtime.writeProperty(ns, name, prop, value, signal),
   });
+  await runtime.start();
+  await wiring.start();
   return {
     config,
     log,

@@ -74,6 +74,36 @@ describe('disk buffer', () => {
     assert.deepEqual(left.map((r) => Number(r.val)), left.map((_, i) => Number(left[0]!.val) + i), 'kept records are contiguous');
   });
 
+  for (const maxBytes of [256 * 1024 * 1024, 400_000]) {
+    it(`loses nothing while appends and replay run concurrently (segment rotation and deletion races, cap ${maxBytes})`, async () => {
+      const q = await DiskQueue.open<SinkRecord>({ dir: join(tmp.dir, `race-${maxBytes}`), maxBytes, maxAgeMs: 1e9, fsync: false });
+      let n = 0;
+      const producer = setInterval(() => {
+        q.append(Array.from({ length: 8 }, () => rec(n++)));
+      }, 2);
+      const out: number[] = [];
+      const end = Date.now() + 2000;
+      let produced = -1;
+      for (;;) {
+        if (produced < 0 && Date.now() > end) {
+          clearInterval(producer);
+          produced = n;
+        }
+        const b = await q.peek(500);
+        if (b.length === 0) {
+          if (produced >= 0 && q.size === 0) break;
+          await sleep(1);
+          continue;
+        }
+        await sleep(Math.random() * 3);
+        out.push(...b.map((r) => Number(r.val)));
+        await q.ack(b.length);
+      }
+      assert.ok(produced > 1000);
+      assert.deepEqual(out, Array.from({ length: produced }, (_, i) => i));
+    });
+  }
+
   it('skips records older than the maximum age and a torn last line', async () => {
     const dir = join(tmp.dir, 'c');
     const drops: [string, number][] = [];

@@ -16,8 +16,10 @@ export interface DataPlaneWiring {
   readonly consumers: readonly SampleConsumer[];
   /** Observers to give the runtime (metrics). */
   readonly observers: readonly RuntimeObserver[];
+  /** Binds the runtime's views; call before the runtime produces samples. */
+  attach(backend: Omit<RestBackend, 'sinks' | 'metrics' | 'registered'>): void;
   /** Replays old disk buffers and starts the REST server (a busy port is logged, not fatal, as upstream). */
-  start(backend: Omit<RestBackend, 'sinks' | 'metrics' | 'registered'>): Promise<void>;
+  start(): Promise<void>;
   sinks(): SinkStatus[];
   restAddress(): { host: string; port: number } | undefined;
   /** Stops the REST server (the data plane is closed by the runtime, as a consumer). */
@@ -35,12 +37,17 @@ export function createDataPlaneWiring(config: MapperConfig, log: Logger): DataPl
   let rest: RestServer | undefined;
   let stopped = false;
   let registered = false;
+  let backend: Omit<RestBackend, 'sinks' | 'metrics' | 'registered'> | undefined;
   return {
     consumers: [dataPlane, metrics.consumer],
     observers: [metrics, { onRegistration: (e) => (registered = e.registered) }],
-    async start(backend) {
-      dataPlane.setCollectCycleLookup((id, prop) => backend.device(id)?.spec.properties.find((p) => p.name === prop)?.collectCycle);
+    attach(b) {
+      backend = b;
+      dataPlane.setCollectCycleLookup((id, prop) => b.device(id)?.spec.properties.find((p) => p.name === prop)?.collectCycle);
+    },
+    async start() {
       dataPlane.restoreBuffers();
+      if (!backend) throw new Error('data plane wiring: attach() before start()');
       if (!config.rest.enabled) return;
       const host = config.rest.bind_address;
       const port = config.common.http_port;

@@ -61,7 +61,8 @@ export interface DataPlaneOptions {
 interface Slot {
   readonly pm: PushMethod | undefined;
   readonly targets: readonly Target[];
-  readonly everySample: boolean;
+  /** undefined while the property's collectCycle is not known yet (decided on a later sample). */
+  everySample: boolean | undefined;
   last: number;
   pending: Sample | undefined;
   timer: NodeJS.Timeout | undefined;
@@ -145,7 +146,8 @@ export class DataPlane implements SampleConsumer {
         bySlot.set(s.property, slot);
       }
       if (slot.targets.length === 0) continue;
-      if (slot.everySample) {
+      if (slot.everySample === undefined) slot.everySample = this.shipsEverySample(s);
+      if (slot.everySample !== false) {
         this.route(slot, s);
         continue;
       }
@@ -178,8 +180,7 @@ export class DataPlane implements SampleConsumer {
     const { targets, problems } = parsePushMethod(s.pushMethod, { device: s.deviceId, property: s.property });
     for (const p of problems) this.log.error({ device: s.deviceId, property: s.property, key: p.key, err: p.message }, 'push method not usable; ignored');
     const usable = targets.filter((t) => this.channel(t) !== undefined);
-    const collect = this.collectCycle(s.deviceId, s.property);
-    const everySample = this.config.data_plane.push_mode === 'every_sample' || (collect !== undefined && s.reportCycle <= collect);
+    const everySample = this.shipsEverySample(s);
     if (usable.length > 0) {
       this.log.info(
         { device: s.deviceId, property: s.property, sinks: usable.map((t) => channelLabel(t.spec)), reportCycleMs: s.reportCycle, everySample },
@@ -187,6 +188,13 @@ export class DataPlane implements SampleConsumer {
       );
     }
     return { pm: s.pushMethod, targets: usable, everySample, last: 0, pending: undefined, timer: undefined };
+  }
+
+  /** Whether a property ships every sample; undefined when its collectCycle is unknown (then every sample ships until it is). */
+  private shipsEverySample(s: Sample): boolean | undefined {
+    if (this.config.data_plane.push_mode === 'every_sample') return true;
+    const collect = this.collectCycle(s.deviceId, s.property);
+    return collect === undefined ? undefined : s.reportCycle <= collect;
   }
 
   private route(slot: Slot, s: Sample): void {

@@ -62,6 +62,7 @@ export class DiskQueue<T extends { readonly ts: number }> {
   private reader: Reader<T> | undefined;
   private writer: { id: number; fh: FileHandle } | undefined;
   private pending: string[] = [];
+  private lastId = 0;
   private pendingBytes = 0;
   private flushing: Promise<void> | undefined;
   private flushScheduled = false;
@@ -83,6 +84,7 @@ export class DiskQueue<T extends { readonly ts: number }> {
       const id = Number(SEGMENT_RE.exec(name)![1]);
       const buf = await readFile(join(opts.dir, name));
       q.segments.push({ id, bytes: buf.length, lines: countLines(buf) });
+      q.lastId = Math.max(q.lastId, id);
     }
     // Lines already acknowledged in the head segment (cursor written after each ack).
     try {
@@ -150,8 +152,8 @@ export class DiskQueue<T extends { readonly ts: number }> {
     while (this.pending.length > 0) {
       try {
         if (!this.writer) {
-          const last = this.segments.at(-1);
-          const id = (last?.id ?? 0) + 1;
+          // Ids are never reused: a just-finished segment may still be being deleted.
+          const id = ++this.lastId;
           const fh = await open(join(this.dir, segName(id)), 'a');
           this.writer = { id, fh };
           this.segments.push({ id, bytes: 0, lines: 0 });
@@ -249,9 +251,9 @@ export class DiskQueue<T extends { readonly ts: number }> {
         continue;
       }
       if (this.writer?.id === head.id) {
-        // Never read the segment being appended to: seal it first.
-        if (this.pending.length > 0) await this.flush();
-        await this.rotate();
+        // Never read the segment being appended to: let any write in flight finish, then seal it.
+        await this.flush();
+        if (this.writer?.id === head.id) await this.rotate();
       }
       await this.load(head);
     }
