@@ -137,7 +137,8 @@ export async function connectOpcua(ctx: ConnectContext<ProtocolConfig>, signal: 
     privateKeyFile: sec.privateKeyFile,
     requestedSessionTimeout: config.sessionTimeout,
     defaultTransactionTimeout: config.timeout,
-    transportTimeout: config.timeout,
+    // transportTimeout is node-opcua's socket *inactivity* timeout: keep its default (60 s), the
+    // framework's state checks (runtime.state_check_ms) keep an idle connection busy enough.
     keepSessionAlive: false,
   });
   const errCtx = {

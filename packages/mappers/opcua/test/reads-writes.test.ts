@@ -163,6 +163,7 @@ describe('writes coerced to the node DataType', () => {
     { node: 'ByteString', type: 'bytes', value: new Uint8Array([9, 8, 7]), want: 'CQgH', dataType: 'ByteString' },
     { node: 'LocalizedText', type: 'string', value: 'Pump 2', want: 'Pump 2', dataType: 'LocalizedText' },
     { node: 'Int32Array', type: 'string', value: '[7, -8, 9]', want: [7, -8, 9], dataType: 'Int32' },
+    { node: 'Duration', type: 'int', value: 2500, want: 2500, dataType: 'Double' }, // DataType Duration → built-in Double
   ];
   for (const c of cases) {
     it(`${c.type.toUpperCase()} ${String(c.value)} → ${c.node}`, async () => {
