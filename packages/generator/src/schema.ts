@@ -24,7 +24,11 @@ function jsonSchemaOf(p: LoadedProject, schema: StandardSchemaV1, what: string):
   return rest;
 }
 
-/** The three schema documents for a loaded project (pure; used by {@link writeSchemas} and tests). */
+/**
+ * The schema documents for a loaded project (pure; used by {@link writeSchemas} and tests):
+ * config.yaml (the framework's schema), protocol and visitor configData (the driver's), and
+ * Device/DeviceModel YAML with configData typed by the driver's.
+ */
 export function buildSchemas(p: LoadedProject): Record<string, Record<string, unknown>> {
   const protocol = jsonSchemaOf(p, p.driver.protocolConfig, 'protocolConfig');
   const visitor = jsonSchemaOf(p, p.driver.visitorConfig, 'visitorConfig');
@@ -104,7 +108,9 @@ export function buildSchemas(p: LoadedProject): Record<string, Record<string, un
       },
     },
   };
+  const mapperConfig = p.fw.toJsonSchema(p.fw.mapperConfigSchema);
   return {
+    ...(mapperConfig ? { 'config.schema.json': { ...mapperConfig, title: `${name} mapper config.yaml (upstream keys + runtime)` } } : {}),
     'protocol-config.schema.json': { $schema: draft, title: `${name} protocol configData`, ...protocol },
     'visitor-config.schema.json': { $schema: draft, title: `${name} visitor configData`, ...visitor },
     'devices.schema.json': {

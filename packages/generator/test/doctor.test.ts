@@ -167,18 +167,33 @@ describe('doctor', () => {
 
 describe('schema', () => {
   it('emits JSON Schemas from the driver schemas, with the Device YAML schema typing configData', async () => {
-    const files = await writeSchemas({ dir });
-    assert.deepEqual(files.sort(), ['schema/devices.schema.json', 'schema/protocol-config.schema.json', 'schema/visitor-config.schema.json']);
-    const protocol = JSON.parse(readFileSync(join(dir, 'schema/protocol-config.schema.json'), 'utf8')) as { properties: Record<string, { default?: unknown; description?: string }>; required: string[] };
+    const files = await writeSchemas({ dir, out: 'schema-fresh' });
+    assert.deepEqual(files.sort(), ['schema-fresh/config.schema.json', 'schema-fresh/devices.schema.json', 'schema-fresh/protocol-config.schema.json', 'schema-fresh/visitor-config.schema.json']);
+    const protocol = JSON.parse(readFileSync(join(dir, 'schema-fresh/protocol-config.schema.json'), 'utf8')) as { properties: Record<string, { default?: unknown; description?: string }>; required: string[] };
     assert.equal(protocol.properties['port']?.default, 5020);
     assert.equal(protocol.properties['host']?.description, 'Host name or IP address of the device');
     assert.deepEqual(protocol.required, ['host']);
-    const devices = JSON.parse(readFileSync(join(dir, 'schema/devices.schema.json'), 'utf8')) as Record<string, any>;
+    const devices = JSON.parse(readFileSync(join(dir, 'schema-fresh/devices.schema.json'), 'utf8')) as Record<string, any>;
     assert.deepEqual(devices['$defs'].protocolConfig.properties, protocol.properties);
     assert.equal(devices['else'].properties.spec.properties.protocol.properties.configData.$ref, '#/$defs/protocolConfig');
     assert.equal(devices['else'].properties.spec.properties.properties.items.properties.visitors.properties.configData.$ref, '#/$defs/visitorConfig');
     assert.equal(devices['then'].properties.spec.properties.protocol.const, 'acme');
-    // The example YAML points editors at this file.
+    const config = JSON.parse(readFileSync(join(dir, 'schema-fresh/config.schema.json'), 'utf8')) as { properties: Record<string, unknown> };
+    assert.ok(config.properties['grpc_server'] && config.properties['common'], 'config.yaml schema from the framework');
+    // The YAML files point editors at these files.
     assert.match(readFileSync(join(dir, 'devices/device-instance.yaml'), 'utf8'), /^# yaml-language-server: \$schema=\.\.\/schema\/devices\.schema\.json$/m);
+    assert.match(readFileSync(join(dir, 'config.yaml'), 'utf8'), /^# yaml-language-server: \$schema=\.\/schema\/config\.schema\.json$/m);
+  });
+
+  it('the schema files shipped in the template are what `schema` writes for a fresh project (default and --stream)', async () => {
+    const stale = 'templates/*/schema are stale: run `npm run update-schemas -w create-mapper`';
+    const fresh = await writeSchemas({ dir, out: 'schema-check' });
+    for (const f of fresh) assert.equal(readFileSync(join(dir, f.replace('schema-check/', 'schema/')), 'utf8'), readFileSync(join(dir, f), 'utf8'), `${f}: ${stale}`);
+    const streamDir = (await scaffold({ targetDir: join(tmp, 'cam-mapper'), protocol: 'cam', stream: true })).dir;
+    symlinkSync(join(repo, 'node_modules'), join(streamDir, 'node_modules'));
+    await run(join(repo, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], { cwd: streamDir });
+    for (const f of await writeSchemas({ dir: streamDir, out: 'schema-check' })) {
+      assert.equal(readFileSync(join(streamDir, f.replace('schema-check/', 'schema/')), 'utf8'), readFileSync(join(streamDir, f), 'utf8'), `--stream ${f}: ${stale}`);
+    }
   });
 });

@@ -162,13 +162,14 @@ describe('packed create-mapper → generated project → installed, built, teste
     }
   });
 
-  it('schema writes JSON Schemas from the driver for editors', async () => {
-    const r = await run(cli, ['schema', proj], { cwd: tmp, env: npmEnv });
+  it('schema writes JSON Schemas from the driver for editors (the same the template ships)', async () => {
+    const r = await run(cli, ['schema', proj, '--out', 'schema-fresh'], { cwd: tmp, env: npmEnv });
     assert.match(r.stdout, /devices\.schema\.json/);
-    const s = JSON.parse(readFileSync(join(proj, 'schema/protocol-config.schema.json'), 'utf8')) as { properties: Record<string, unknown>; required: string[] };
+    const s = JSON.parse(readFileSync(join(proj, 'schema-fresh/protocol-config.schema.json'), 'utf8')) as { properties: Record<string, unknown>; required: string[] };
     assert.deepEqual(Object.keys(s.properties).sort(), ['host', 'port', 'timeoutMs']);
     assert.ok(s.required.includes('host'));
-    rmSync(join(proj, 'schema'), { recursive: true });
+    for (const f of readdirSync(join(proj, 'schema-fresh'))) assert.equal(readFileSync(join(proj, 'schema-fresh', f), 'utf8'), readFileSync(join(proj, 'schema', f), 'utf8'), f);
+    rmSync(join(proj, 'schema-fresh'), { recursive: true });
   });
 
   it('upgrade is a version bump: a patch release with a fix installs, builds and passes with no user file touched', async () => {
