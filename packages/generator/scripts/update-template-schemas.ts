@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// Regenerates templates/*/schema/*.json: the JSON Schemas `create-mapper schema` would write for
-// a freshly generated project, shipped in the template so the YAML files' `$schema` comments
-// work before the first build. Run after changing a template's driver schemas:
+// Regenerates templates/*/schema/*.json: the driver-derived JSON Schemas `create-mapper schema`
+// would write for a freshly generated project, shipped in the template so the Device YAML's
+// `$schema` comments work before the first build. (config.schema.json comes from the framework's
+// config schema, which changes with the framework, so it is not shipped: `schema` writes it.) Run after changing a template's driver schemas:
 //   npm run update-schemas -w create-mapper
 // (test/doctor.test.ts fails while they are stale.)
 import { execFileSync } from 'node:child_process';
@@ -20,6 +21,7 @@ try {
     symlinkSync(join(repo, 'node_modules'), join(dir, 'node_modules'));
     execFileSync(join(repo, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], { cwd: dir, stdio: 'inherit' });
     const schemas = buildSchemas(await loadProject(dir));
+    delete schemas['config.schema.json'];
     outputs[String(stream)] = Object.fromEntries(Object.entries(schemas).map(([f, s]) => [f, `${JSON.stringify(s, null, 2)}\n`.replaceAll(SENTINEL, '{{protocol}}')]));
   }
   const write = (folder: string, files: Record<string, string>): void => {

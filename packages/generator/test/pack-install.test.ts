@@ -168,7 +168,7 @@ describe('packed create-mapper → generated project → installed, built, teste
     const s = JSON.parse(readFileSync(join(proj, 'schema-fresh/protocol-config.schema.json'), 'utf8')) as { properties: Record<string, unknown>; required: string[] };
     assert.deepEqual(Object.keys(s.properties).sort(), ['host', 'port', 'timeoutMs']);
     assert.ok(s.required.includes('host'));
-    for (const f of readdirSync(join(proj, 'schema-fresh'))) assert.equal(readFileSync(join(proj, 'schema-fresh', f), 'utf8'), readFileSync(join(proj, 'schema', f), 'utf8'), f);
+    for (const f of readdirSync(join(proj, 'schema'))) assert.equal(readFileSync(join(proj, 'schema-fresh', f), 'utf8'), readFileSync(join(proj, 'schema', f), 'utf8'), f);
     rmSync(join(proj, 'schema-fresh'), { recursive: true });
   });
 
