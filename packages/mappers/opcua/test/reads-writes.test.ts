@@ -74,6 +74,19 @@ describe('reads', () => {
     assert.equal(st.deviceReadNodes, 4);
   });
 
+  it('an idle connection stays up longer than the request timeout', async () => {
+    const c = await connect({ url: server.endpointUrl, pkiDir: pki, timeout: 1000 });
+    try {
+      const req = await request('d', 'double', { nodeID: 'ns=2;s=Double' });
+      assert.ok((await c.read([req], signal()))[0]?.ok);
+      await sleep(3000);
+      assert.ok((await c.read([req], signal()))[0]?.ok, 'read after 3 s without traffic');
+      assert.equal(await c.state(signal()), 'ok');
+    } finally {
+      await c.close();
+    }
+  });
+
   it('uses source timestamps', async () => {
     const [r] = await client.read([await request('dt', 'string', { nodeID: 'ns=2;s=DateTime' })], signal());
     assert.ok(r?.ok && typeof r.timestamp === 'number' && r.timestamp <= Date.now() && r.timestamp > Date.now() - 3_600_000);
