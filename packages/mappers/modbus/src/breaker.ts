@@ -8,9 +8,9 @@
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
 export class CircuitBreaker {
-  readonly threshold: number;
-  private readonly baseCooldownMs: number;
-  private readonly maxCooldownMs: number;
+  threshold: number;
+  private baseCooldownMs: number;
+  private maxCooldownMs: number;
   private cooldownMs: number;
   private failures = 0;
   private openUntil = 0;
@@ -25,6 +25,16 @@ export class CircuitBreaker {
     this.threshold = threshold;
     this.baseCooldownMs = cooldownMs;
     this.cooldownMs = cooldownMs;
+    this.maxCooldownMs = Math.max(cooldownMs, maxCooldownMs);
+  }
+
+  /** New settings (a device was updated); the current state is kept. */
+  configure(threshold: number, cooldownMs: number, maxCooldownMs = 60_000): void {
+    this.threshold = threshold;
+    if (cooldownMs !== this.baseCooldownMs) {
+      this.baseCooldownMs = cooldownMs;
+      this.cooldownMs = cooldownMs;
+    }
     this.maxCooldownMs = Math.max(cooldownMs, maxCooldownMs);
   }
 

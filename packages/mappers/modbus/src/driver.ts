@@ -33,6 +33,27 @@ type Req = PropertyRequest<ModbusVisitor>;
 
 const PLAN_CACHE_LIMIT = 64;
 
+type Outcome = { res: ModbusResponse; err: undefined } | { res: undefined; err: unknown };
+
+/** `p`, or the abort reason as soon as `signal` aborts. */
+function raceAbort<T>(signal: AbortSignal, p: Promise<T>): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
 class ModbusDeviceClient implements DeviceClient<ModbusVisitor> {
   private readonly link: ModbusLink;
   private readonly registry: LinkRegistry;
@@ -94,9 +115,51 @@ class ModbusDeviceClient implements DeviceClient<ModbusVisitor> {
     return plan;
   }
 
-  private readSpan(span: Span, signal: AbortSignal): Promise<ModbusResponse> {
-    const req: ModbusRequest = { fc: READ_FC[span.table], address: span.start, count: span.count };
-    return this.link.enqueue(this.p.slaveId, this.p.timeoutMs, signal, false, (tx) => tx(req));
+  /**
+   * Queues one read request per span (the link sends them one after the other) and resolves
+   * with every outcome, in span order. Rejects at once if `signal` aborts.
+   */
+  private readSpans(spans: readonly Span[], signal: AbortSignal): Promise<Outcome[]> {
+    return new Promise<Outcome[]>((resolve, reject) => {
+      const out = new Array<Outcome>(spans.length);
+      let pending = spans.length;
+      if (pending === 0) {
+        resolve(out);
+        return;
+      }
+      const onAbort = (): void => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      for (let i = 0; i < spans.length; i++) {
+        const s = spans[i]!;
+        const req: ModbusRequest = { fc: READ_FC[s.table], address: s.start, count: s.count };
+        this.link.submit(this.p.slaveId, this.p.timeoutMs, signal, false, req, (err, res) => {
+          out[i] = err === undefined ? { res: res!, err: undefined } : { res: undefined, err };
+          if (--pending === 0) {
+            signal.removeEventListener('abort', onAbort);
+            resolve(out);
+          }
+        });
+      }
+    });
+  }
+
+  private async readSpan(span: Span, signal: AbortSignal): Promise<ModbusResponse> {
+    const [o] = await this.readSpans([span], signal);
+    if (o!.res) return o!.res;
+    throw o!.err;
+  }
+
+  /** One write transaction; rejects at once if `signal` aborts. */
+  private writeOne(req: ModbusRequest, signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.link.submit(this.p.slaveId, this.p.timeoutMs, signal, true, req, (err) => {
+        signal.removeEventListener('abort', onAbort);
+        if (err === undefined) resolve();
+        else reject(err);
+      });
+    });
   }
 
   private fill(span: Span, res: ModbusResponse, requests: readonly Req[], results: ReadResult[]): void {
@@ -169,15 +232,7 @@ class ModbusDeviceClient implements DeviceClient<ModbusVisitor> {
     if (this.breaker.isOpen()) throw this.circuitError();
     const spans = this.planFor(requests);
     const results: ReadResult[] = new Array<ReadResult>(requests.length);
-    // Every request is queued at once; the link sends them one after the other.
-    const outcomes = await Promise.all(
-      spans.map((s) =>
-        this.readSpan(s, signal).then(
-          (res) => ({ res, err: undefined as unknown }),
-          (err: unknown) => ({ res: undefined, err }),
-        ),
-      ),
-    );
+    const outcomes = await this.readSpans(spans, signal);
     let learned = false;
     for (let i = 0; i < spans.length; i++) {
       const span = spans[i]!;
@@ -233,16 +288,14 @@ class ModbusDeviceClient implements DeviceClient<ModbusVisitor> {
     const slave = this.p.slaveId;
     try {
       if (enc.kind === 'bits') {
-        const req: ModbusRequest = enc.bits.length === 1 ? { fc: 5, address: v.address, value: enc.bits[0]! } : { fc: 15, address: v.address, values: enc.bits };
-        await this.link.enqueue(slave, this.p.timeoutMs, signal, true, (tx) => tx(req));
+        await this.writeOne(enc.bits.length === 1 ? { fc: 5, address: v.address, value: enc.bits[0]! } : { fc: 15, address: v.address, values: enc.bits }, signal);
       } else if (enc.kind === 'words') {
-        const req: ModbusRequest = enc.words.length === 1 && !v.writeMultiple ? { fc: 6, address: v.address, value: enc.words[0]! } : { fc: 16, address: v.address, values: enc.words };
-        await this.link.enqueue(slave, this.p.timeoutMs, signal, true, (tx) => tx(req));
+        await this.writeOne(enc.words.length === 1 && !v.writeMultiple ? { fc: 6, address: v.address, value: enc.words[0]! } : { fc: 16, address: v.address, values: enc.words }, signal);
       } else {
         // One bit of a holding register: read-modify-write as one job, so nothing else on the
         // link runs in between.
         const { bitIndex, on } = enc;
-        await this.link.enqueue(slave, this.p.timeoutMs, signal, true, async (tx) => {
+        await raceAbort(signal, this.link.enqueue(slave, this.p.timeoutMs, signal, true, async (tx) => {
           const res = await tx({ fc: 3, address: v.address, count: 1 });
           const cur = res.bytes && res.bytes.length >= 2 ? res.bytes.readUInt16BE(0) : 0;
           // The register's value as the device sees it: undo and redo isSwap around the bit change.
@@ -251,7 +304,7 @@ class ModbusDeviceClient implements DeviceClient<ModbusVisitor> {
           const wire = v.byteSwap ? ((next & 0xff) << 8) | (next >> 8) : next;
           if (wire === cur) return;
           await tx(v.writeMultiple ? { fc: 16, address: v.address, values: [wire] } : { fc: 6, address: v.address, value: wire });
-        });
+        }));
       }
     } catch (e) {
       throw this.err(request, e);

@@ -45,16 +45,20 @@ export class LinkError extends MapperError {
 /** Performs one transaction inside a job (jobs with several, e.g. read-modify-write, call it more than once). */
 export type Transact = (req: ModbusRequest) => Promise<ModbusResponse>;
 
+/** Completion callback of one job: an error, or the answer. */
+export type Done = (err: unknown, res: ModbusResponse | undefined) => void;
+
 interface Job {
   readonly slave: number;
   readonly timeoutMs: number;
   readonly priority: boolean;
-  readonly run: (tx: Transact) => Promise<unknown>;
   readonly signal: AbortSignal | undefined;
-  resolve: (v: unknown) => void;
-  reject: (e: unknown) => void;
+  /** A single transaction (reads, plain writes)… */
+  readonly req: ModbusRequest | undefined;
+  /** …or several that belong together (read-modify-write). */
+  readonly run: ((tx: Transact) => Promise<unknown>) | undefined;
+  readonly done: (err: unknown, value: unknown) => void;
   settled: boolean;
-  onAbort: (() => void) | undefined;
 }
 
 /** Counters of one link. */
@@ -145,10 +149,11 @@ export class ModbusLink {
     if (p.mode === 'RTU') this.interFrameDelayMs = Math.max(this.interFrameDelayMs, p.interFrameDelayMs);
   }
 
-  /** The breaker of one slave (created with this device's settings on first use). */
+  /** The breaker of one slave, with the settings of the device that connected last. */
   breaker(slave: number, threshold: number, cooldownMs: number): CircuitBreaker {
     let b = this.breakers.get(slave);
     if (!b) this.breakers.set(slave, (b = new CircuitBreaker(threshold, cooldownMs)));
+    else b.configure(threshold, cooldownMs);
     return b;
   }
 
@@ -253,42 +258,58 @@ export class ModbusLink {
   }
 
   /**
-   * Queues a job for one slave. The job runs when every earlier job has finished; `run` gets
-   * a transaction function. If `signal` aborts while queued the job is dropped; while running,
-   * the returned promise rejects at once but the link stays busy until the transaction on the
-   * wire has ended (answer or timeout), so frames never overlap.
+   * Queues one transaction for a slave; `done` is called exactly once with the answer or the
+   * error. The queue is strictly FIFO except that `priority` jobs (writes) go ahead of queued
+   * ones. A job whose `signal` has aborted by the time it is reached is dropped without being
+   * sent (`done` gets the abort reason); one already on the wire keeps the link busy until it is
+   * answered or times out, so frames never overlap. Callers that must return at once on abort
+   * race their own promise against the signal (one listener per call, not per request).
+   */
+  submit(slave: number, timeoutMs: number, signal: AbortSignal | undefined, priority: boolean, req: ModbusRequest, done: Done): void {
+    this.push({ slave, timeoutMs, priority, signal, req, run: undefined, done: done as Job['done'], settled: false });
+  }
+
+  /**
+   * Queues a job of several transactions that must not be interleaved with others (a
+   * read-modify-write). Same ordering and cancellation rules as {@link submit}.
    */
   enqueue<T>(slave: number, timeoutMs: number, signal: AbortSignal | undefined, priority: boolean, run: (tx: Transact) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(signal.reason);
-        return;
-      }
-      if (!this.isOpen) {
-        reject(this.downError());
-        return;
-      }
-      const job: Job = { slave, timeoutMs, priority, run, signal, resolve: resolve as (v: unknown) => void, reject, settled: false, onAbort: undefined };
-      if (signal) {
-        job.onAbort = () => this.settle(job, signal.reason, undefined);
-        signal.addEventListener('abort', job.onAbort, { once: true });
-      }
-      if (priority) {
-        // After other priority jobs, before queued reads.
-        let i = this.head;
-        while (i < this.queue.length && this.queue[i]!.priority) i++;
-        this.queue.splice(i, 0, job);
-      } else this.queue.push(job);
-      if (!this.busy) this.pump();
+      this.push({
+        slave,
+        timeoutMs,
+        priority,
+        signal,
+        req: undefined,
+        run,
+        done: (err, res) => (err === undefined ? resolve(res as T) : reject(err)),
+        settled: false,
+      });
     });
+  }
+
+  private push(job: Job): void {
+    if (job.signal?.aborted) {
+      this.settle(job, job.signal.reason, undefined);
+      return;
+    }
+    if (!this.isOpen) {
+      this.settle(job, this.downError(), undefined);
+      return;
+    }
+    if (job.priority) {
+      // After other priority jobs, before queued reads.
+      let i = this.head;
+      while (i < this.queue.length && this.queue[i]!.priority) i++;
+      this.queue.splice(i, 0, job);
+    } else this.queue.push(job);
+    if (!this.busy) this.pump();
   }
 
   private settle(job: Job, err: unknown, value: unknown): void {
     if (job.settled) return;
     job.settled = true;
-    if (job.onAbort) job.signal?.removeEventListener('abort', job.onAbort);
-    if (err !== undefined) job.reject(err);
-    else job.resolve(value);
+    job.done(err, value);
   }
 
   private pump(): void {
@@ -299,21 +320,37 @@ export class ModbusLink {
         this.head = 0;
       }
       if (job.settled) continue;
-      this.busy = true;
-      const tx: Transact = (req) => this.transact(job, req);
-      let p: Promise<unknown>;
-      try {
-        p = job.run(tx);
-      } catch (err) {
-        p = Promise.reject(err);
+      if (job.signal?.aborted) {
+        this.settle(job, job.signal.reason, undefined);
+        continue;
       }
-      p.then(
-        (v) => this.settle(job, undefined, v),
-        (e: unknown) => this.settle(job, e, undefined),
-      ).finally(() => {
-        this.busy = false;
-        this.pump();
-      });
+      this.busy = true;
+      if (job.req) {
+        let sync = true;
+        this.transact(job, job.req, (err, res) => {
+          this.settle(job, err, res);
+          this.busy = false;
+          // An answer in the same tick (e.g. a refused request) must not recurse through the queue.
+          if (sync) queueMicrotask(() => this.pump());
+          else this.pump();
+        });
+        sync = false;
+      } else {
+        const tx: Transact = (req) => new Promise((resolve, reject) => this.transact(job, req, (err, res) => (err === undefined ? resolve(res!) : reject(err))));
+        let p: Promise<unknown>;
+        try {
+          p = job.run!(tx);
+        } catch (err) {
+          p = Promise.reject(err);
+        }
+        p.then(
+          (v) => this.settle(job, undefined, v),
+          (e: unknown) => this.settle(job, e, undefined),
+        ).finally(() => {
+          this.busy = false;
+          this.pump();
+        });
+      }
     }
     if (this.head >= this.queue.length) {
       this.queue = [];
@@ -321,101 +358,106 @@ export class ModbusLink {
     }
   }
 
-  private async transact(job: Job, req: ModbusRequest): Promise<ModbusResponse> {
+  /** One transaction on the wire: breaker check, inter-frame silence, send, answer or timeout. */
+  private transact(job: Job, req: ModbusRequest, done: Done): void {
     const breaker = this.breakers.get(job.slave);
     if (breaker && !breaker.allow()) {
       this.counters.refused++;
-      throw new LinkError('circuit', `slave ${job.slave} on ${this.key} is not answering: circuit open, next probe in ${breaker.retryInMs()} ms`);
-    }
-    if (job.settled) {
-      breaker?.release();
-      throw job.signal?.reason ?? new MapperError('Cancelled', 'request cancelled');
+      done(new LinkError('circuit', `slave ${job.slave} on ${this.key} is not answering: circuit open, next probe in ${breaker.retryInMs()} ms`), undefined);
+      return;
     }
     // Serial buses need silence between frames; after a timeout wait longer so a late answer
     // cannot be taken for the answer to the next request.
     const quiet = Math.max(this.lastFrameEnd + this.interFrameDelayMs, this.quietUntil) - performance.now();
-    if (quiet > 0) await new Promise((r) => setTimeout(r, quiet));
+    if (quiet > 0) {
+      setTimeout(() => this.send(job, req, breaker, done), quiet);
+      return;
+    }
+    this.send(job, req, breaker, done);
+  }
+
+  private send(job: Job, req: ModbusRequest, breaker: CircuitBreaker | undefined, done: Done): void {
+    if (job.signal?.aborted) {
+      breaker?.release();
+      done(job.signal.reason, undefined);
+      return;
+    }
     const client = this.client;
     if (!client || !client.isOpen) {
       breaker?.release();
-      throw this.downError();
+      done(this.downError(), undefined);
+      return;
     }
     this.counters.requests++;
     this.inFlight++;
     if (this.inFlight > this.counters.maxInFlight) this.counters.maxInFlight = this.inFlight;
-    return new Promise<ModbusResponse>((resolve, reject) => {
-      let done = false;
-      let release: (() => void) | undefined;
-      const finish = (err: unknown, data: unknown): void => {
-        if (done) return;
-        done = true;
-        release?.();
-        this.inFlight--;
-        clearTimeout(timer);
-        this.inflight = undefined;
-        this.lastFrameEnd = performance.now();
-        if (err === undefined || err === null) {
-          breaker?.success();
-          const d = data as { data?: unknown; buffer?: Buffer } | undefined;
-          resolve(req.fc === 1 || req.fc === 2 ? { bits: (d?.data as boolean[]) ?? [] } : req.fc === 3 || req.fc === 4 ? { bytes: d?.buffer ?? Buffer.alloc(0) } : {});
-          return;
-        }
-        const e = this.classify(err, job.slave, req);
-        if (e instanceof ModbusExceptionError) {
-          this.counters.exceptions++;
-          if (isGatewayFailure(e.exceptionCode)) breaker?.failure();
-          else breaker?.success();
-        } else if (e.reason === 'timeout' || e.reason === 'protocol') {
-          if (e.reason === 'timeout') {
-            this.counters.timeouts++;
-            if (this.protocol.mode === 'RTU') this.quietUntil = performance.now() + Math.min(job.timeoutMs, 100);
-          } else this.counters.protocolErrors++;
-          breaker?.failure();
-        } else breaker?.release();
-        reject(e);
-      };
-      const timer = setTimeout(
-        () => finish(new LinkError('timeout', `slave ${job.slave} on ${this.key} did not answer ${describeRequest(req)} within ${job.timeoutMs} ms`), undefined),
-        job.timeoutMs,
-      );
-      this.inflight = finish;
-      // modbus-serial keeps every TCP transaction (and its callback) in a table of 256 slots
-      // that is only ever overwritten, so the callback must not hold on to this request: it is
-      // made outside this scope and reaches `finish` through a holder emptied when it is over.
-      const holder: Holder = { finish };
-      const cb = relay(holder);
-      release = () => (holder.finish = undefined);
-      try {
-        switch (req.fc) {
-          case 1:
-            client.writeFC1(job.slave, req.address, req.count, cb);
-            break;
-          case 2:
-            client.writeFC2(job.slave, req.address, req.count, cb);
-            break;
-          case 3:
-            client.writeFC3(job.slave, req.address, req.count, cb);
-            break;
-          case 4:
-            client.writeFC4(job.slave, req.address, req.count, cb);
-            break;
-          case 5:
-            client.writeFC5(job.slave, req.address, req.value, cb);
-            break;
-          case 6:
-            client.writeFC6(job.slave, req.address, req.value, cb);
-            break;
-          case 15:
-            client.writeFC15(job.slave, req.address, req.values, cb);
-            break;
-          case 16:
-            client.writeFC16(job.slave, req.address, req.values, cb);
-            break;
-        }
-      } catch (err) {
-        finish(err, undefined);
+    let finished = false;
+    // modbus-serial keeps every TCP transaction (and its callback) in a table of 256 slots that
+    // is only ever overwritten, so the callback must not hold on to this request: it is made
+    // outside this scope and reaches `finish` through a holder emptied when it is over.
+    const holder: Holder = { finish: undefined };
+    const finish = (err: unknown, data: unknown): void => {
+      if (finished) return;
+      finished = true;
+      holder.finish = undefined;
+      clearTimeout(timer);
+      this.inflight = undefined;
+      this.inFlight--;
+      this.lastFrameEnd = performance.now();
+      if (err === undefined || err === null) {
+        breaker?.success();
+        const d = data as { data?: unknown; buffer?: Buffer } | undefined;
+        done(undefined, req.fc === 1 || req.fc === 2 ? { bits: (d?.data as boolean[]) ?? [] } : req.fc === 3 || req.fc === 4 ? { bytes: d?.buffer ?? Buffer.alloc(0) } : {});
+        return;
       }
-    });
+      const e = this.classify(err, job.slave, req);
+      if (e instanceof ModbusExceptionError) {
+        this.counters.exceptions++;
+        if (isGatewayFailure(e.exceptionCode)) breaker?.failure();
+        else breaker?.success();
+      } else if (e.reason === 'timeout' || e.reason === 'protocol') {
+        if (e.reason === 'timeout') {
+          this.counters.timeouts++;
+          if (this.protocol.mode === 'RTU') this.quietUntil = performance.now() + Math.min(job.timeoutMs, 100);
+        } else this.counters.protocolErrors++;
+        breaker?.failure();
+      } else breaker?.release();
+      done(e, undefined);
+    };
+    holder.finish = finish;
+    const timer = setTimeout(() => finish(new LinkError('timeout', `slave ${job.slave} on ${this.key} did not answer ${describeRequest(req)} within ${job.timeoutMs} ms`), undefined), job.timeoutMs);
+    this.inflight = finish;
+    const cb = relay(holder);
+    try {
+      switch (req.fc) {
+        case 1:
+          client.writeFC1(job.slave, req.address, req.count, cb);
+          break;
+        case 2:
+          client.writeFC2(job.slave, req.address, req.count, cb);
+          break;
+        case 3:
+          client.writeFC3(job.slave, req.address, req.count, cb);
+          break;
+        case 4:
+          client.writeFC4(job.slave, req.address, req.count, cb);
+          break;
+        case 5:
+          client.writeFC5(job.slave, req.address, req.value, cb);
+          break;
+        case 6:
+          client.writeFC6(job.slave, req.address, req.value, cb);
+          break;
+        case 15:
+          client.writeFC15(job.slave, req.address, req.values, cb);
+          break;
+        case 16:
+          client.writeFC16(job.slave, req.address, req.values, cb);
+          break;
+      }
+    } catch (err) {
+      finish(err, undefined);
+    }
   }
 
   private classify(err: unknown, slave: number, req: ModbusRequest): ModbusExceptionError | LinkError {

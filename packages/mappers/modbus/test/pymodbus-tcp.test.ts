@@ -120,14 +120,43 @@ describe('driver against pymodbus TCP', () => {
 
   it('sends one request per property with coalesce: false (upstream behaviour), with the same values', async () => {
     const c = await connect({ coalesce: false }, 'default/nocoalesce');
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
     try {
       const reqs = KNOWN.map(([n, t, v]) => request(n, t, v));
       const before = stats().requests;
       const res = await c.read(reqs, AbortSignal.timeout(5000));
       assert.equal(stats().requests - before, reqs.length);
       assert.deepEqual(values(res), KNOWN.map(([, , , e]) => e));
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(warnings, [], 'one abort listener per read, not one per request');
+    } finally {
+      process.off('warning', onWarning);
+      await c.close();
+    }
+  });
+
+  it('drops queued requests of an aborted read without sending them', async () => {
+    const dead = await connect({ slaveID: 9, timeout: 300, breakerThreshold: 100 }, 'default/slow');
+    const c = await connect({ coalesce: false }, 'default/aborted');
+    try {
+      const before = stats().requests;
+      // Slave 9 never answers: its request holds the link for 300 ms.
+      const blocking = dead.read([request('x', 'int', { register: 'HoldingRegister', offset: 0 })], AbortSignal.timeout(5000));
+      const ctl = new AbortController();
+      const queued = c.read(KNOWN.map(([n, t, v]) => request(n, t, v)), ctl.signal);
+      setTimeout(() => ctl.abort(new Error('cancelled by test')), 50);
+      const t0 = Date.now();
+      await assert.rejects(queued, /cancelled by test/);
+      assert.ok(Date.now() - t0 < 150, 'the aborted read returns at once');
+      const res = await blocking;
+      assert.ok(!res[0]!.ok && res[0]!.error.kind === 'Timeout');
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(stats().requests - before, 1, 'only the request already on the wire was sent');
     } finally {
       await c.close();
+      await dead.close();
     }
   });
 
