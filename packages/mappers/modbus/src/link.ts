@@ -213,7 +213,7 @@ export class ModbusLink {
       ]);
     } catch (err) {
       clearTimeout(timer);
-      destroy(client);
+      abandon(client, p.mode);
       const e = err instanceof MapperError ? err : new MapperError('Unreachable', `${this.key}: ${describe(err)}`, { cause: err });
       this.pace.attempt++;
       const base = Math.min(BACKOFF_MAX_MS, BACKOFF_INITIAL_MS * 2 ** Math.min(this.pace.attempt - 1, 20));
@@ -224,7 +224,7 @@ export class ModbusLink {
     }
     clearTimeout(timer);
     if (this.closed) {
-      destroy(client);
+      abandon(client, p.mode);
       throw new MapperError('Cancelled', `${this.key} was closed while connecting`);
     }
     this.pace.attempt = 0;
@@ -506,6 +506,17 @@ function destroy(client: ModbusClientLib): void {
   } catch {
     // already gone
   }
+}
+
+/** Drops a client that failed to open: TCP sockets are destroyed, serial ports closed (they have no destroy). */
+function abandon(client: ModbusClientLib, mode: 'TCP' | 'RTU'): void {
+  if (mode === 'TCP') destroy(client);
+  else
+    try {
+      client.close(() => undefined);
+    } catch {
+      // not open
+    }
 }
 
 function closeClient(client: ModbusClientLib): Promise<void> {
