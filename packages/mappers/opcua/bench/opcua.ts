@@ -74,7 +74,7 @@ async function main(): Promise<void> {
   const load0 = loadavg().map((x) => round(x, 2));
   const dir = mkdtempSync(join(tmpdir(), 'opcua-bench-'));
   const pki = join(dir, 'pki');
-  const server = await TestServer.start({ bulk: NODES, changeEveryMs: 1000 });
+  const server = await TestServer.start({ bulk: NODES, changeEveryMs: 1000, nodeset: 'standard' });
   const scenarios: Record<string, unknown> = {};
   try {
     const nodesToRead = Array.from({ length: NODES }, (_, i) => ({ nodeId: new NodeId(NodeIdType.STRING, nodeName(i), 2), attributeId: AttributeIds.Value }));

@@ -3,7 +3,6 @@
 // the driver creates it on first start, but before any device connects.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { certificateApplicationUri, createApplicationCertificate, defaultApplicationUri, pkiDirOf, readCertificateFile } from './security.js';
 
 const USAGE = 'usage: mapper-opcua create-certificate [--pki-dir DIR] [--application-uri URI] [--application-name NAME]';
 
@@ -24,6 +23,7 @@ export async function createCertificateCommand(argv: readonly string[]): Promise
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  const { certificateApplicationUri, createApplicationCertificate, defaultApplicationUri, pkiDirOf, readCertificateFile } = await import('./security.js');
   const pkiDir = pkiDirOf({ pkiDir: values['pki-dir'] });
   const name = values['application-name'] ?? 'mapperkit-opcua';
   const uri = values['application-uri'] ?? defaultApplicationUri(name);

@@ -42,6 +42,8 @@ export interface ServerOptions {
   /** Trust every client certificate (default true). */
   readonly acceptUnknownClients?: boolean;
   readonly changeEveryMs?: number;
+  /** Nodeset the server loads: `mini` (default, fast) or `standard` (the full OPC UA address space). */
+  readonly nodeset?: 'mini' | 'standard';
 }
 
 /** A free TCP port on 127.0.0.1. */
@@ -96,6 +98,7 @@ export class TestServer {
       OPCUA_FIXTURE_ACCEPT_CLIENTS: this.opts.acceptUnknownClients === false ? '0' : '1',
       OPCUA_FIXTURE_CHANGE_MS: String(this.opts.changeEveryMs ?? 100),
       OPCUA_FIXTURE_USERS: `${USER}:${PASSWORD}`,
+      OPCUA_FIXTURE_NODESET: this.opts.nodeset ?? 'mini',
     };
     const child = fork(FIXTURE, [], { execArgv: ['--import', 'tsx'], env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     this.child = child;
