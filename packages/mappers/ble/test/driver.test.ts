@@ -197,7 +197,7 @@ describe('bluetooth driver over real noble with an emulated peripheral', () => {
     // First the current value of the readable characteristic (read once at subscription time)...
     await until(() => got.length >= 2, 2000, 'initial readings');
     assert.deepEqual(
-      got.map((r) => [r.property, r.value]),
+      got.map((r) => [r.property, 'value' in r ? r.value : r.error.message]),
       [
         ['temperature', 21.5],
         ['temperatureRaw', '6608'],
@@ -210,7 +210,7 @@ describe('bluetooth driver over real noble with an emulated peripheral', () => {
     sensor.setValue('fff2', Buffer.from([0x2a, 0, 0, 0]));
     await until(() => got.length >= 5, 2000, 'three more readings');
     assert.deepEqual(
-      got.slice(2).map((r) => [r.property, r.value]),
+      got.slice(2).map((r) => [r.property, 'value' in r ? r.value : r.error.message]),
       [
         ['temperature', -12.34],
         ['temperatureRaw', '2efb'],
@@ -274,7 +274,7 @@ describe('bluetooth driver: link loss, adapter states and a missing adapter', ()
       sensor.setValue('2a19', Buffer.from([86]));
       await until(() => got.length === 2, 2000, 'a notification');
       assert.deepEqual(
-        got.map((r) => r.value),
+        got.map((r) => ('value' in r ? r.value : r.error.message)),
         [87, 86],
       );
       sensor.dropLink(0x08);
