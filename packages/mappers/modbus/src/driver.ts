@@ -69,6 +69,7 @@ class ModbusDeviceClient implements DeviceClient<ModbusVisitor> {
   private readonly isolated = new WeakSet<Req>();
   /** Ranges merged reads must not touch (learned from refused merged reads). */
   private readonly barriers: Barrier[] = [];
+  private lastBatch: { requests: readonly Req[]; key: string; plan: Span[] } | undefined;
 
   constructor(args: { link: ModbusLink; registry: LinkRegistry; protocol: ModbusProtocol; deviceId: string; breaker: CircuitBreaker; log: Logger }) {
     this.link = args.link;
@@ -93,6 +94,18 @@ class ModbusDeviceClient implements DeviceClient<ModbusVisitor> {
   }
 
   private planFor(requests: readonly Req[]): Span[] {
+    // Most devices read the same batch every tick: compare with the last one before hashing.
+    const last = this.lastBatch;
+    if (last && last.requests.length === requests.length && this.plans.get(last.key) === last.plan) {
+      let same = true;
+      for (let i = 0; i < requests.length; i++) {
+        if (last.requests[i] !== requests[i]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return last.plan;
+    }
     let key = '';
     for (const r of requests) {
       let id = this.ids.get(r);
@@ -112,6 +125,7 @@ class ModbusDeviceClient implements DeviceClient<ModbusVisitor> {
       if (this.plans.size >= PLAN_CACHE_LIMIT) this.plans.clear();
       this.plans.set(key, plan);
     }
+    this.lastBatch = { requests: [...requests], key, plan };
     return plan;
   }
 
