@@ -180,6 +180,10 @@ export class SinkChannel {
 
   private async run(): Promise<void> {
     const signal = this.ctl.signal;
+    if (this.writer.ready) {
+      // Let the first connection come up before the first write (records queue in memory meanwhile).
+      await this.writer.ready(AbortSignal.any([signal, AbortSignal.timeout(this.opts.writeTimeoutMs)])).catch(() => undefined);
+    }
     while (!signal.aborted) {
       try {
         if (this.mode === 'disk') {

@@ -3,6 +3,7 @@
 // encoding/json of a struct without tags), Go's string escaping, Go time layouts.
 import type { SinkRecord } from './types.js';
 
+const NEEDS_ESCAPE = /[\u0000-\u001f"\\<>&\u2028\u2029\ud800-\udfff\u007f]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 const GO_ESCAPES: Record<string, string> = { '<': '\\u003c', '>': '\\u003e', '&': '\\u0026', '\u2028': '\\u2028', '\u2029': '\\u2029' };
 
@@ -11,6 +12,8 @@ const GO_ESCAPES: Record<string, string> = { '<': '\\u003c', '>': '\\u003e', '&'
  * U+2028/U+2029 escaped as \uXXXX, invalid UTF-16 replaced by U+FFFD.
  */
 export function goString(s: string): string {
+  // Fast path: nothing to escape (the common case for values and names).
+  if (!NEEDS_ESCAPE.test(s)) return `"${s}"`;
   return JSON.stringify(s.replace(LONE_SURROGATE, '\ufffd')).replace(/[<>&\u2028\u2029]/g, (c) => GO_ESCAPES[c]!);
 }
 

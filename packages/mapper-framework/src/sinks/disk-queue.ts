@@ -85,6 +85,7 @@ export class DiskQueue<T extends { readonly ts: number }> {
       const buf = await readFile(join(opts.dir, name));
       q.segments.push({ id, bytes: buf.length, lines: countLines(buf) });
       q.lastId = Math.max(q.lastId, id);
+      q.segmentsBytesHint += buf.length;
     }
     // Lines already acknowledged in the head segment (cursor written after each ack).
     try {
@@ -115,6 +116,15 @@ export class DiskQueue<T extends { readonly ts: number }> {
     return b;
   }
 
+  /** Cheap upper bound of {@link bytes} for the append path (segments' bytes change only on flush and drop). */
+  private overCap(): boolean {
+    if (this.pendingBytes + this.segmentsBytesHint <= this.opts.maxBytes) return false;
+    this.segmentsBytesHint = this.bytes - this.pendingBytes;
+    return this.bytes > this.opts.maxBytes;
+  }
+
+  private segmentsBytesHint = 0;
+
   /** The last write error (disk full, permissions), cleared by the next successful write. */
   get error(): Error | undefined {
     return this.lastError;
@@ -128,7 +138,7 @@ export class DiskQueue<T extends { readonly ts: number }> {
       this.pending.push(line);
       this.pendingBytes += Buffer.byteLength(line);
     }
-    this.enforceCap();
+    if (this.overCap()) this.enforceCap();
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => {
@@ -184,6 +194,7 @@ export class DiskQueue<T extends { readonly ts: number }> {
           throw err;
         }
         const seg = this.segments.find((s) => s.id === w.id);
+        this.segmentsBytesHint += buf.length;
         if (seg) {
           seg.bytes += buf.length;
           seg.lines += lines.length;

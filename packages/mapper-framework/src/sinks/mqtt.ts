@@ -41,13 +41,33 @@ export function createMqttWriter(spec: { address: string }, ctx: WriterContext):
   });
   const format = ctx.options.mqttPayload;
   return {
+    ready: (signal) =>
+      client.connected
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            const done = (): void => {
+              client.off('connect', done);
+              signal.removeEventListener('abort', done);
+              resolve();
+            };
+            client.once('connect', done);
+            signal.addEventListener('abort', done, { once: true });
+          }),
     async write(records: readonly SinkRecord[], signal: AbortSignal): Promise<void> {
       if (!client.connected) throw new SinkError(`mqtt ${spec.address} not connected${lastErr ? ` (${lastErr})` : ''}`);
-      const results = records.map((r) => {
-        const route = r.route as MqttRoute | undefined;
-        if (!route?.topic) return Promise.reject(new SinkError(`no MQTT topic for ${r.ns}/${r.dev} ${r.prop}`, { permanent: true }));
-        return client.publishAsync(route.topic, mqttPayload(format, r, route.topic), { qos: route.qos, retain: route.retained });
-      });
+      // One socket write for the whole batch instead of one per packet.
+      const stream = (client as unknown as { stream?: { cork?: () => void; uncork?: () => void } }).stream;
+      stream?.cork?.();
+      let results: Promise<unknown>[];
+      try {
+        results = records.map((r) => {
+          const route = r.route as MqttRoute | undefined;
+          if (!route?.topic) return Promise.reject(new SinkError(`no MQTT topic for ${r.ns}/${r.dev} ${r.prop}`, { permanent: true }));
+          return client.publishAsync(route.topic, mqttPayload(format, r, route.topic), { qos: route.qos, retain: route.retained });
+        });
+      } finally {
+        stream?.uncork?.();
+      }
       const settled = await Promise.allSettled(results);
       if (signal.aborted) throw new SinkError('aborted');
       const bad = settled.findIndex((s) => s.status === 'rejected');

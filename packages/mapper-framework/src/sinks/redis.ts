@@ -51,6 +51,18 @@ export function createRedisWriter(spec: { addr: string; db: number }, ctx: Write
   });
   const template = ctx.options.redisKeyTemplate;
   return {
+    ready: (signal) =>
+      client.status === 'ready'
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            const done = (): void => {
+              client.off('ready', done);
+              signal.removeEventListener('abort', done);
+              resolve();
+            };
+            client.once('ready', done);
+            signal.addEventListener('abort', done, { once: true });
+          }),
     async write(records: readonly SinkRecord[]): Promise<void> {
       if (client.status !== 'ready') throw new SinkError(`redis ${spec.addr} not connected (${client.status}${lastConnErr ? `: ${lastConnErr}` : ''})`);
       const p = client.pipeline();

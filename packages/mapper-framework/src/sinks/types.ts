@@ -73,6 +73,8 @@ export class SinkError extends Error {
 export interface SinkWriter {
   /** Stores `records` in order, or throws {@link SinkError} (any other error counts as retryable, nothing delivered). */
   write(records: readonly SinkRecord[], signal: AbortSignal): Promise<void>;
+  /** Resolves once the first connection is up (optional): the channel waits for it, bounded, before its first write. */
+  ready?(signal: AbortSignal): Promise<void>;
   /** Releases connections. Idempotent. */
   close(): Promise<void>;
 }

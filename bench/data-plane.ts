@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: Apache-2.0
+// Data-plane benchmark (issue 4). A mapper in its own process (virtual driver) reads
+// DEVICES × PROPS properties every CYCLE_MS (15,000 samples/s by default) and pushes every
+// sample to Redis (durable: AOF fsynced before each reply) and MQTT (mosquitto, QoS 0) at once.
+//   1. steady state: mapper CPU and RSS, end-to-end latency (sample time → MQTT subscriber;
+//      sample time → Redis acknowledgement)
+//   2. Redis SIGKILLed for OUTAGE_SECONDS while ingest continues, restarted: replay rate of the
+//      disk buffer (goal ≥ 3× the ingest rate) and loss (every sample must be in Redis)
+//   3. REST last-value reads: requests/s with 16 connections, against a raw node:http server
+// Baselines measured in the same sitting: raw ioredis pipelined ZADD, raw mqtt.js QoS 0
+// publishes, raw node:http. Results: bench/results/data-plane.json.
+// Env: DEVICES (150), PROPS (10), CYCLE_MS (100), STEADY_SECONDS (20), OUTAGE_SECONDS (60).
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import mqtt from 'mqtt';
+import { type Device, type DeviceModel, encodeCustomizedValue } from '@mapperkit/framework/dmi';
+import { TestEdgecore } from '@mapperkit/framework/testing';
+import { freePort, sleep, startMosquitto, startRedis, tempDir } from '../packages/mapper-framework/test/sinks-helpers.ts';
+
+const root = new URL('..', import.meta.url).pathname;
+const DEVICES = Number(process.env['DEVICES'] ?? 150);
+const PROPS = Number(process.env['PROPS'] ?? 10);
+const CYCLE_MS = Number(process.env['CYCLE_MS'] ?? 100);
+const STEADY_SECONDS = Number(process.env['STEADY_SECONDS'] ?? 20);
+const OUTAGE_SECONDS = Number(process.env['OUTAGE_SECONDS'] ?? 60);
+const TARGET = (DEVICES * PROPS * 1000) / CYCLE_MS;
+
+const pct = (xs: number[], p: number): number => {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+};
+const median = (xs: number[]): number => pct(xs, 50);
+const round = (n: number, d = 1): number => Math.round(n * 10 ** d) / 10 ** d;
+
+interface SinkStatus {
+  kind: string;
+  state: string;
+  queued: number;
+  bufferedRecords: number;
+  bufferedBytes: number;
+  delivered: number;
+  accepted: number;
+  dropped: Record<string, number>;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+}
+interface Status {
+  sinks: SinkStatus[];
+  samples: number;
+  cpu: { user: number; system: number };
+  rss: number;
+  maxRssKB: number;
+}
+
+function model(): DeviceModel {
+  return {
+    name: 'bench-model',
+    namespace: 'default',
+    spec: { properties: Array.from({ length: PROPS }, (_, i) => ({ name: `p${i}`, description: '', type: i % 2 ? 'INT' : 'FLOAT', accessMode: 'ReadOnly', minimum: '', maximum: '', unit: '' })), commands: [] },
+  };
+}
+
+function device(i: number, redisPort: number, mqttPort: number): Device {
+  return {
+    name: `dev-${i}`,
+    namespace: 'default',
+    spec: {
+      deviceModelReference: 'bench-model',
+      protocol: { protocolName: 'virtual', configData: encodeCustomizedValue({ seed: i + 1 }) },
+      properties: Array.from({ length: PROPS }, (_, p) => ({
+        name: `p${p}`,
+        desired: undefined,
+        visitors: { protocolName: 'virtual', configData: encodeCustomizedValue({ kind: p % 2 ? 'counter' : 'randomWalk', min: 0, max: 1_000_000 }) },
+        collectCycle: BigInt(CYCLE_MS),
+        reportCycle: BigInt(CYCLE_MS),
+        reportToCloud: false,
+        pushMethod: {
+          mqtt: { address: `tcp://127.0.0.1:${mqttPort}`, topic: `bench/dev-${i}/p${p}`, qos: 0, retained: false },
+          dbMethod: { redis: { redisClientConfig: { addr: `127.0.0.1:${redisPort}`, db: 0, poolsize: 0, minIdleConns: 0 } } },
+        },
+      })),
+      methods: [],
+    },
+    status: { twins: [], reportToCloud: false, reportCycle: 0n },
+  };
+}
+
+class Child {
+  readonly proc: ChildProcess;
+  private waiting = new Map<string, (d: unknown) => void>();
+  constructor(dir: string, bufferDir: string) {
+    const execArgv = process.env['CHILD_NODE_OPTIONS']?.split(' ').filter(Boolean) ?? [];
+    this.proc = fork(join(root, 'bench', 'data-plane-child.mjs'), [dir, bufferDir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
+    this.proc.on('message', (m: { cmd: string; data: unknown }) => {
+      const w = this.waiting.get(m.cmd);
+      this.waiting.delete(m.cmd);
+      w?.(m.data);
+    });
+  }
+  ask<T>(cmd: string): Promise<T> {
+    return new Promise((resolve, reject) => {
+      this.waiting.set(cmd, (d) => ((d as { error?: string })?.error ? reject(new Error((d as { error: string }).error)) : resolve(d as T)));
+      this.proc.send({ cmd });
+    });
+  }
+  ready(): Promise<void> {
+    return new Promise((r) => this.waiting.set('ready', () => r()));
+  }
+}
+
+/** `conc` keep-alive loops of GET requests for `seconds`; requests/s and latency. */
+async function httpLoad(urls: () => string, conc: number, seconds: number): Promise<{ reqPerS: number; p50Ms: number; p99Ms: number; errors: number }> {
+  const lat: number[] = [];
+  let errors = 0;
+  const end = performance.now() + seconds * 1000;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: conc }, async () => {
+      while (performance.now() < end) {
+        const s = performance.now();
+        try {
+          const r = await fetch(urls());
+          await r.arrayBuffer();
+          if (r.status !== 200) errors++;
+        } catch {
+          errors++;
+        }
+        lat.push(performance.now() - s);
+      }
+    }),
+  );
+  const dt = (performance.now() - t0) / 1000;
+  return { reqPerS: Math.round(lat.length / dt), p50Ms: round(pct(lat, 50), 2), p99Ms: round(pct(lat, 99), 2), errors };
+}
+
+async function baselines(redisPort: number, mqttPort: number): Promise<Record<string, number>> {
+  const r = new Redis({ port: redisPort, host: '127.0.0.1' });
+  const member = (i: number): string => `{"DeviceName":"dev-0","PropertyName":"p0","Namespace":"default","Value":"${i}","Type":"int","TimeStamp":${1_700_000_000_000 + i}}`;
+  const N = 50_000;
+  let t0 = performance.now();
+  for (let i = 0; i < N; i += 500) {
+    const p = r.pipeline();
+    for (let j = i; j < i + 500; j++) p.zadd('baseline', 1_700_000_000_000 + j, member(j));
+    await p.exec();
+  }
+  const redisPipeline500 = N / ((performance.now() - t0) / 1000);
+  await r.del('baseline');
+  r.disconnect();
+  const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`);
+  t0 = performance.now();
+  for (let i = 0; i < N; i++) await c.publishAsync(`baseline/${i % 100}`, member(i), { qos: 0 });
+  await c.publishAsync('baseline/fence', 'x', { qos: 1 });
+  const mqttQos0 = N / ((performance.now() - t0) / 1000);
+  await c.endAsync();
+  return { redisZaddPipeline500PerS: Math.round(redisPipeline500), mqttQos0AwaitedPerS: Math.round(mqttQos0) };
+}
+
+async function main(): Promise<void> {
+  const loadBefore = loadavg();
+  const { dir, cleanup } = tempDir('mkbench-');
+  const bufferDir = join(dir, 'buffer');
+  const redis = await startRedis({ durable: true });
+  const broker = await startMosquitto();
+  console.log(`[data-plane] redis :${redis.port} (AOF always), mosquitto :${broker.port}; ${DEVICES}×${PROPS} properties every ${CYCLE_MS} ms = ${TARGET} samples/s to 2 sinks`);
+  const base = await baselines(redis.port, broker.port);
+  console.log('[data-plane] baselines', base);
+
+  const ec = await TestEdgecore.start({
+    socketPath: join(dir, 'dmi.sock'),
+    devices: Array.from({ length: DEVICES }, (_, i) => device(i, redis.port, broker.port)),
+    models: [model()],
+    limiter: false,
+  });
+  const child = new Child(dir, bufferDir);
+  await child.ready();
+  const { pid, rest } = await child.ask<{ pid: number; rest: { host: string; port: number } }>('start');
+  console.log(`[data-plane] mapper pid ${pid}, REST ${rest.host}:${rest.port}`);
+
+  // MQTT subscriber: end-to-end latency from the sample's timestamp.
+  const sub = await mqtt.connectAsync(`mqtt://127.0.0.1:${broker.port}`);
+  let recording = false;
+  const mqttLat: number[] = [];
+  let mqttCount = 0;
+  sub.on('message', (_t, payload) => {
+    mqttCount++;
+    if (!recording) return;
+    const ts = Number(/"TimeStamp":(\d+)/.exec(payload.toString())?.[1]);
+    mqttLat.push(Date.now() - ts);
+  });
+  await sub.subscribeAsync('bench/#', { qos: 0 });
+
+  // 1. steady state
+  await sleep(10_000);
+  recording = true;
+  const s0 = await child.ask<Status>('status');
+  const w0 = performance.now();
+  const redisLat: { p50: number; p99: number }[] = [];
+  const rss: number[] = [];
+  for (let t = 0; t < STEADY_SECONDS; t += 2) {
+    await sleep(2000);
+    const s = await child.ask<Status>('status');
+    const rs = s.sinks.find((x) => x.kind === 'redis')!;
+    redisLat.push({ p50: rs.latencyP50Ms, p99: rs.latencyP99Ms });
+    rss.push(s.rss / 2 ** 20);
+  }
+  recording = false;
+  const s1 = await child.ask<Status>('status');
+  const wall = (performance.now() - w0) / 1000;
+  const cpuPct = ((s1.cpu.user + s1.cpu.system - s0.cpu.user - s0.cpu.system) / 1e6 / wall) * 100;
+  const sinkRate = (kind: string): number => {
+    const a = s0.sinks.find((x) => x.kind === kind)!;
+    const b = s1.sinks.find((x) => x.kind === kind)!;
+    return Math.round((b.delivered - a.delivered) / wall);
+  };
+  const steady = {
+    targetSamplesPerS: TARGET,
+    samplesPerS: Math.round((s1.samples - s0.samples) / wall),
+    redisRecordsPerS: sinkRate('redis'),
+    mqttRecordsPerS: sinkRate('mqtt'),
+    mapperCpuPctOfOneCore: round(cpuPct),
+    mapperRssMB: round(median(rss)),
+    mapperMaxRssMB: round(s1.maxRssKB / 1024),
+    mqttEndToEndLatencyMs: { p50: pct(mqttLat, 50), p99: pct(mqttLat, 99), messages: mqttLat.length },
+    redisAckLatencyMs: { p50: median(redisLat.map((x) => x.p50)), p99: median(redisLat.map((x) => x.p99)), note: 'sample time → Redis reply, last 10,000 records, median of 2 s snapshots' },
+    sinkStates: s1.sinks.map((x) => `${x.kind}:${x.state}`),
+  };
+  console.log('[data-plane] steady', steady);
+
+  // 3. REST last-value reads under the same load.
+  const restUrl = (): string => `http://${rest.host}:${rest.port}/api/v1/device/default/dev-${Math.floor(Math.random() * DEVICES)}/p${Math.floor(Math.random() * PROPS)}`;
+  const restRes = await httpLoad(restUrl, 16, 10);
+  const rawPort = await freePort();
+  const raw = spawn(process.execPath, [
+    '-e',
+    `require('http').createServer((q,s)=>{const b=JSON.stringify({apiVersion:'v1',statusCode:200,timeStamp:new Date().toISOString(),Data:{DeviceName:'dev-1',PropertyName:'p1',Namespace:'default',Value:'42.5',Type:'float',TimeStamp:Date.now()}});s.writeHead(200,{'content-type':'application/json'});s.end(b)}).listen(${rawPort},'127.0.0.1')`,
+  ]);
+  await sleep(500);
+  const rawRes = await httpLoad(() => `http://127.0.0.1:${rawPort}/x`, 16, 10);
+  raw.kill();
+  console.log('[data-plane] rest', restRes, 'raw node:http', rawRes);
+
+  if (process.env['PROFILE_ONLY']) {
+    await child.ask('stop').catch(() => undefined);
+    process.exit(0);
+  }
+
+  // 2. Redis outage under load.
+  await redis.kill();
+  const killedAt = performance.now();
+  const outageStates = new Set<string>();
+  while (performance.now() - killedAt < OUTAGE_SECONDS * 1000) {
+    await sleep(2000);
+    const s = await child.ask<Status>('status');
+    outageStates.add(s.sinks.find((x) => x.kind === 'redis')!.state);
+  }
+  const beforeRestart = await child.ask<Status>('status');
+  const rb = beforeRestart.sinks.find((x) => x.kind === 'redis')!;
+  await redis.start();
+  const restartAt = performance.now();
+  let drained: Status | undefined;
+  const mqttDuringDrain: string[] = [];
+  for (;;) {
+    await sleep(250);
+    const s = await child.ask<Status>('status');
+    const r = s.sinks.find((x) => x.kind === 'redis')!;
+    mqttDuringDrain.push(s.sinks.find((x) => x.kind === 'mqtt')!.state);
+    if (r.bufferedRecords === 0 && r.queued < 5000 && r.state !== 'buffering') {
+      drained = s;
+      break;
+    }
+    if (performance.now() - restartAt > 600_000) throw new Error('buffer did not drain within 10 minutes');
+  }
+  const drainS = (performance.now() - restartAt) / 1000;
+  const rd = drained.sinks.find((x) => x.kind === 'redis')!;
+  const replayed = rd.delivered - rb.delivered;
+  const ingestPerS = steady.redisRecordsPerS;
+  const outage = {
+    seconds: OUTAGE_SECONDS,
+    bufferedRecordsAtRestart: rb.bufferedRecords,
+    bufferedMBAtRestart: round(rb.bufferedBytes / 2 ** 20),
+    statesSeen: [...outageStates],
+    drainSeconds: round(drainS, 2),
+    recordsDeliveredWhileDraining: replayed,
+    replayRecordsPerS: Math.round(replayed / drainS),
+    ingestRecordsPerS: ingestPerS,
+    replayToIngestRatio: round(replayed / drainS / ingestPerS, 2),
+    goal: '≥ 3× the ingest rate',
+    mqttUnaffected: mqttDuringDrain.every((x) => x === 'up'),
+  };
+  console.log('[data-plane] outage', outage);
+
+  // Loss check: stop producing, let everything drain, compare Redis with what was produced.
+  await Promise.all(Array.from({ length: DEVICES }, (_, i) => ec.removeDevice('default', `dev-${i}`)));
+  for (;;) {
+    await sleep(500);
+    const s = await child.ask<Status>('status');
+    const r = s.sinks.find((x) => x.kind === 'redis')!;
+    if (r.bufferedRecords === 0 && r.queued === 0 && r.state !== 'buffering') break;
+  }
+  await sleep(500);
+  const produced = await child.ask<Record<string, number>>('perDevice');
+  const check = new Redis({ port: redis.port, host: '127.0.0.1' });
+  let stored = 0;
+  let total = 0;
+  const short: string[] = [];
+  for (const [id, n] of Object.entries(produced)) {
+    const name = id.split('/')[1]!;
+    const z = await check.zcard(name);
+    stored += z;
+    total += n;
+    if (z !== n) short.push(`${name}: ${z}/${n}`);
+  }
+  check.disconnect();
+  const final = (await child.ask<Status>('status')).sinks.find((x) => x.kind === 'redis')!;
+  const loss = { samplesProduced: total, samplesInRedis: stored, lost: total - stored, devicesShort: short.slice(0, 10), dropped: final.dropped };
+  console.log('[data-plane] loss', loss);
+
+  await child.ask('stop').catch(() => undefined);
+  await sub.endAsync();
+  await ec.close();
+  await redis.dispose();
+  await broker.dispose();
+  cleanup();
+
+  const result = {
+    benchmark: 'data-plane',
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, node: process.version, loadavgBefore: loadBefore.map((x) => round(x, 2)), loadavgAfter: loadavg().map((x) => round(x, 2)) },
+    setup: {
+      devices: DEVICES,
+      propertiesPerDevice: PROPS,
+      cycleMs: CYCLE_MS,
+      sinks: 'every property → Redis (redis-server 7, appendonly, appendfsync always) + MQTT (mosquitto 2, QoS 0, JSON payload); mapper in its own process',
+      pushMode: 'reportCycle = collectCycle: every sample shipped',
+    },
+    baselines: { ...base, rawNodeHttp16Conns: rawRes },
+    steady,
+    rest: { lastValueReads16Conns: restRes, ratioToRawNodeHttp: round(restRes.reqPerS / rawRes.reqPerS, 2), note: 'measured while the mapper pushes the steady load' },
+    outage,
+    loss,
+  };
+  mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+  writeFileSync(join(root, 'bench', 'results', 'data-plane.json'), `${JSON.stringify(result, null, 2)}\n`);
+  console.log('[data-plane] wrote bench/results/data-plane.json');
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
