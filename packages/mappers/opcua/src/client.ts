@@ -148,6 +148,7 @@ export async function connectOpcua(ctx: ConnectContext<ProtocolConfig>, signal: 
     identityLabel: sec.identityLabel,
     pkiDir: sec.pkiDir,
     certificateFile: sec.certificateFile,
+    timeoutMs: config.timeout,
   };
   let session: ClientSession | undefined;
   const giveUp = async (): Promise<void> => {
@@ -155,10 +156,12 @@ export async function connectOpcua(ctx: ConnectContext<ProtocolConfig>, signal: 
     await bounded(client.disconnect(), 2000);
     await sec.certificateManager.dispose().catch(() => undefined);
   };
+  // `timeout` bounds each step (channel, session, server info) on top of the framework's connect timeout.
+  const step = (): AbortSignal => AbortSignal.any([signal, AbortSignal.timeout(config.timeout)]);
   try {
-    await abortable(client.connect(config.url), signal);
-    session = await abortable(client.createSession(sec.userIdentity), signal);
-    const info = await abortable(readServerInfo(session), signal);
+    await abortable(client.connect(config.url), step());
+    session = await abortable(client.createSession(sec.userIdentity), step());
+    const info = await abortable(readServerInfo(session), step());
     log.debug(
       { url: config.url, securityPolicy: config.securityPolicy, securityMode: config.securityMode, identity: sec.identityLabel, ...info, namespaces: info.namespaces.length },
       'OPC UA session activated',

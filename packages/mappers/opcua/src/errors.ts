@@ -40,13 +40,14 @@ export interface ConnectErrorContext {
   readonly identityLabel: string;
   readonly pkiDir: string;
   readonly certificateFile: string;
+  readonly timeoutMs: number;
 }
 
 /** Turns a failure of connect/createSession into a MapperError that tells the operator what to do. */
 export function connectError(err: unknown, c: ConnectErrorContext): MapperError {
   if (err instanceof MapperError) return err;
   if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError'))
-    return new MapperError(err.name === 'TimeoutError' ? 'Timeout' : 'Cancelled', `connect ${c.url}: ${err.message}`, { cause: err });
+    return new MapperError(err.name === 'TimeoutError' ? 'Timeout' : 'Cancelled', `connect ${c.url}: ${err.name === 'TimeoutError' ? `no answer within ${c.timeoutMs} ms` : err.message}`, { cause: err });
   const text = err instanceof Error ? err.message : String(err);
   const status = statusNameIn(text);
   const first = text.split('\n')[0]!.trim();

@@ -3,6 +3,7 @@
 // MaxNodesPerRead, and writes coerced to each node's DataType (checked on the server side).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -124,6 +125,22 @@ describe('reads', () => {
       assert.equal(st.maxReadNodes, 2);
     } finally {
       await c.close();
+    }
+  });
+});
+
+describe('connect', () => {
+  it('a peer that accepts TCP but never answers fails as Timeout after `timeout` ms', async () => {
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const { port } = silent.address() as { port: number };
+    try {
+      const started = Date.now();
+      await assert.rejects(connect({ url: `opc.tcp://127.0.0.1:${port}`, pkiDir: pki, timeout: 1000 }), rejectsKind('Timeout', /no answer within 1000 ms/));
+      const took = Date.now() - started;
+      assert.ok(took >= 900 && took < 8000, `gave up after ${took} ms`);
+    } finally {
+      silent.close();
     }
   });
 });
