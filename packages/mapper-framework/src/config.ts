@@ -86,7 +86,7 @@ export const mapperConfigSchema = z.object({
       /** In-memory queue per sink; beyond it samples go to the disk buffer. */
       queue_capacity: z.coerce.number().int().positive().default(10_000),
       /** Most samples per write (pipeline, multi-row INSERT, line-protocol batch). */
-      batch_size: z.coerce.number().int().positive().default(500),
+      batch_size: z.coerce.number().int().positive().default(1000),
       /** Timeout of one sink write (a batch). */
       write_timeout_ms: ms(10_000),
       /** Retry delay after a failed write: starts here, doubles up to retry_max_ms. */
