@@ -61,7 +61,8 @@ const cli = (binFile: string): [number[], number[]] => {
   }
   return [d, s];
 };
-const nodeStart = Array.from({ length: 10 }, () => time(() => spawnSync(process.execPath, ['-e', '0'])));
+const nodeStart = Array.from({ length: 15 }, () => time(() => spawnSync(process.execPath, ['-e', '0'])));
+const cliLoadOnly = Array.from({ length: 15 }, () => time(() => spawnSync(process.execPath, [bin, '--version'])));
 const [cliDefault, cliStream] = cli(bin);
 
 // The packed package, extracted outside the repository (its dependencies from the repository's node_modules).
@@ -84,8 +85,13 @@ const result = {
   cliEndToEndMs: { default: stats(cliDefault), stream: stats(cliStream) },
   packedCliEndToEndMs: { default: stats(packedDefault), stream: stats(packedStream) },
   nodeProcessStartMs: stats(nodeStart),
-  meetsGoal: Math.max(...packedDefault, ...packedStream) < 1000,
-  note: 'cliEndToEndMs runs bin/ in the repository (templates compiled on each run); packedCliEndToEndMs runs the npm-packed package (precompiled templates), as users get it. meetsGoal: every packed run < goalMs.',
+  cliVersionOnlyMs: stats(cliLoadOnly),
+  meetsGoal: {
+    scaffoldInProcessMax: Math.max(...toDisk) < 1000,
+    packedCliP50: stats([...packedDefault, ...packedStream]).p50 < 1000,
+    packedCliMax: Math.max(...packedDefault, ...packedStream) < 1000,
+  },
+  note: 'cliEndToEndMs runs bin/ in the repository (templates compiled on each run); packedCliEndToEndMs runs the npm-packed package (precompiled templates), as users get it. nodeProcessStartMs is `node -e 0` and cliVersionOnlyMs `create-mapper --version` (module loading, no scaffold) on the same machine at the same time: on a loaded machine most of the CLI time is process start.',
 };
 rmSync(tmp, { recursive: true, force: true });
 mkdirSync(join(repo, 'bench/results'), { recursive: true });
