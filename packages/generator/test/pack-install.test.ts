@@ -26,6 +26,7 @@ let npmEnv: NodeJS.ProcessEnv;
 let cli: string;
 let proj: string;
 let frameworkVersion: string;
+let genTarball: string;
 
 function hashTree(dir: string, skip: (rel: string) => boolean): Map<string, string> {
   const out = new Map<string, string>();
@@ -67,6 +68,7 @@ describe('packed create-mapper → generated project → installed, built, teste
     const cliDir = join(tmp, 'cli');
     await run('npm', ['install', '--prefix', cliDir, gen.path], { cwd: tmp, env: npmEnv });
     cli = join(cliDir, 'node_modules', '.bin', 'create-mapper');
+    genTarball = gen.path;
     assert.ok(existsSync(join(cliDir, 'node_modules/create-mapper/dist/templates.compiled.cjs')), 'the packed CLI carries precompiled templates');
   });
 
@@ -86,6 +88,13 @@ describe('packed create-mapper → generated project → installed, built, teste
     assert.equal(installedFrameworkVersion(), frameworkVersion);
     assert.ok(registry.requests.some((u) => /@mapperkit(%2f|\/)framework/i.test(u)), 'the framework was resolved through the local registry');
     assert.ok(!existsSync(join(proj, 'node_modules/@mapperkit/framework/src')), 'installed the packed framework (dist only), not a workspace link');
+  });
+
+  it('runs through npm exec as `npm create mapper` runs it (package spec → bin create-mapper)', async () => {
+    const dir = mkdtempSync(join(tmp, 'exec-'));
+    const r = await run('npm', ['exec', '--yes', '--package', genTarball, '--', 'create-mapper', 'via-exec', '--protocol', 'acme', '--yes'], { cwd: dir, env: npmEnv });
+    assert.match(r.stdout, /Created via-exec \(acme mapper\)/);
+    assert.ok(existsSync(join(dir, 'via-exec/src/driver.ts')));
   });
 
   it('builds and passes its own tests (conformance suite + end to end)', async () => {
