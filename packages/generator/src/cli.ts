@@ -2,10 +2,11 @@
 // The argv layer: yargs for flags, @clack/prompts for questions when run in a terminal.
 // Every question has a flag, so the CLI runs unattended (CI, scripts) with --yes.
 import { spawnSync } from 'node:child_process';
-import { relative } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { basename, relative, resolve } from 'node:path';
 import yargs from 'yargs';
 import { CreateMapperError } from './errors.js';
-import { validateProtocol } from './names.js';
+import { validatePackageName, validateProtocol } from './names.js';
 import { resolveOptions, scaffold } from './scaffold.js';
 import { ownVersion, TEMPLATES } from './templates.js';
 
@@ -55,7 +56,14 @@ async function create(args: CreateArgs, io: CliIo): Promise<void> {
   prompts?.intro(`create-mapper ${ownVersion()}`);
   if (dir === undefined) {
     if (!prompts) throw new CreateMapperError('missing target directory', { hint: 'usage: create-mapper <dir> --protocol <name> [--stream] [--yes]' });
-    dir = cancelled<string>(await prompts.text({ message: 'Project directory', placeholder: 'my-mapper', defaultValue: 'my-mapper' }));
+    // Checked as typed: the package name it implies, and that it is empty (unless --force).
+    const checkDir = (d: string): string => {
+      const abs = resolve(d === '' ? 'my-mapper' : d);
+      if (args.name === undefined) validatePackageName(basename(abs));
+      if (!args.force && existsSync(abs) && readdirSync(abs).some((e) => e !== '.git')) throw new CreateMapperError(`${abs} is not empty (choose another directory, or pass --force)`);
+      return d;
+    };
+    dir = cancelled<string>(await prompts.text({ message: 'Project directory', placeholder: 'my-mapper', defaultValue: 'my-mapper', validate: validWith(checkDir) }));
   }
   if (protocol === undefined) {
     if (!prompts) throw new CreateMapperError('missing --protocol', { hint: 'e.g. create-mapper my-mapper --protocol modbus' });

@@ -66,7 +66,9 @@ describe('create-mapper CLI', () => {
     // `script` gives the CLI a pseudo-terminal; answers are typed when each question shows.
     const child = spawn('script', ['-qfec', `stty cols 120 rows 40; ${process.execPath} ${bin}`, '/dev/null'], { cwd: dir, env: cleanEnv({ TERM: 'xterm' }), stdio: ['pipe', 'pipe', 'pipe'] });
     const answers: [RegExp, string][] = [
-      [/Project directory/, 'tty-mapper\r'],
+      [/Project directory/, 'Bad Name\r'],
+      // An answer that would fail later is refused as typed; erase it and type a good one.
+      [/invalid package name "Bad Name"/, `${'\x7f'.repeat(8)}tty-mapper\r`],
       [/Protocol name/, 'acme\r'],
       [/Add camera/, 'y'],
       [/Run npm install/, 'n'],
