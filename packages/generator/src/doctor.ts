@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, relative, resolve } from 'node:path';
 import type { MapperConfig, StandardSchemaV1 } from '@mapperkit/framework';
+import { type Document, isMap, isSeq, LineCounter, type Node, parseAllDocuments } from 'yaml';
 import { type LoadedProject, loadProject } from './project.js';
 
 export interface Problem {
@@ -16,6 +17,8 @@ export interface Problem {
   readonly path: string;
   readonly message: string;
   readonly hint?: string;
+  /** 1-based line of `path` in `file`, when it can be found. */
+  readonly line?: number;
 }
 
 export interface DoctorOptions {
@@ -77,6 +80,42 @@ function socketReachable(path: string, timeoutMs = 1000): Promise<string | undef
     s.once('connect', () => finish());
     s.once('error', (e) => finish(e.message));
   });
+}
+
+/** Finds the line of a problem's path ("Device ns/name: spec.x[0].y", or "common.x" for config.yaml) in a YAML text. */
+class YamlLines {
+  private readonly docs: Document.Parsed[];
+  private readonly lc = new LineCounter();
+
+  constructor(text: string) {
+    const all = parseAllDocuments(text, { lineCounter: this.lc });
+    this.docs = Array.isArray(all) ? all : [];
+  }
+
+  lineOf(path: string): number | undefined {
+    const m = /^(Device|DeviceModel) ([^:\s]+)(?:: (.*))?$/.exec(path);
+    let doc: Document.Parsed | undefined = this.docs[0];
+    let rest = path;
+    if (m) {
+      doc = this.docs.find((d) => {
+        const o = d.toJS() as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } } | null;
+        return o !== null && o.kind === m[1] && `${String(o.metadata?.namespace ?? 'default')}/${String(o.metadata?.name ?? '')}` === m[2];
+      });
+      rest = m[3] ?? '';
+    }
+    if (!doc) return undefined;
+    let node: unknown = doc.contents;
+    let found = node as Node | null;
+    for (const seg of rest.split(/\.|(?=\[)/).filter(Boolean)) {
+      const idx = /^\[(\d+)\]$/.exec(seg);
+      const next: unknown = idx && isSeq(node) ? node.get(Number(idx[1]), true) : isMap(node) ? node.get(seg, true) : undefined;
+      if (next === undefined || next === null) break;
+      node = next;
+      found = next as Node;
+    }
+    const offset = found?.range?.[0];
+    return offset === undefined ? undefined : this.lc.linePos(offset).line;
+  }
 }
 
 /** Runs every check; never throws for problems in the checked files (they are returned). */
@@ -247,15 +286,26 @@ export async function doctor(opts: DoctorOptions): Promise<DoctorReport> {
     if (err) add('error', rel(configFile), 'common.edgecore_sock', `edgecore's DMI socket ${sock} is not reachable: ${err}`, 'run on the edge node where edgecore runs (or fix the path); pass --skip-socket to check files only');
   }
 
-  const errors = problems.filter((x) => x.severity === 'error').length;
-  return { problems, errors, warnings: problems.length - errors, checked: { config: rel(configFile), files: files.map(rel), devices: devices.length, models: models.size, socket } };
+  // Line numbers, for editors and humans.
+  const texts = new Map<string, YamlLines>();
+  const located = problems.map((x): Problem => {
+    if (x.path === '') return x;
+    const abs = resolve(p.dir, x.file);
+    if (!existsSync(abs) || !/\.ya?ml$/.test(abs)) return x;
+    let lines = texts.get(abs);
+    if (!lines) texts.set(abs, (lines = new YamlLines(readFileSync(abs, 'utf8'))));
+    const line = lines.lineOf(x.path);
+    return line === undefined ? x : { ...x, line };
+  });
+  const errors = located.filter((x) => x.severity === 'error').length;
+  return { problems: located, errors, warnings: located.length - errors, checked: { config: rel(configFile), files: files.map(rel), devices: devices.length, models: models.size, socket } };
 }
 
 /** Human-readable report: one block per problem, then a summary line. */
 export function formatReport(r: DoctorReport): string {
   const lines: string[] = [];
   for (const x of r.problems) {
-    lines.push(`${x.severity}: ${x.file}${x.path ? `: ${x.path}` : ''}: ${x.message}`);
+    lines.push(`${x.severity}: ${x.file}${x.line === undefined ? '' : `:${x.line}`}${x.path ? `: ${x.path}` : ''}: ${x.message}`);
     if (x.hint) lines.push(`  fix: ${x.hint}`);
   }
   const c = r.checked;

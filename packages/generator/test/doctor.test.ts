@@ -127,7 +127,11 @@ describe('doctor', () => {
     find(r.problems, f, /Device default\/d1: spec\.protocol\.configData\.host/, /./);
     find(r.problems, f, /Device default\/d1: spec\.protocol\.configData\.port/, /./);
     find(r.problems, f, /Device default\/d1: spec\.stateReport\.reportCycle/, /not a positive/);
-    find(r.problems, f, /Device default\/d1: spec\.properties\[0\]\.collectCycle/, /-5 is not a positive/);
+    const cycle = find(r.problems, f, /Device default\/d1: spec\.properties\[0\]\.collectCycle/, /-5 is not a positive/);
+    const lineOf = (needle: string): number => BROKEN.split('\n').findIndex((l) => l.includes(needle)) + 1;
+    assert.equal(cycle.line, lineOf('collectCycle: -5'), 'problems carry the line of their path');
+    assert.equal(find(r.problems, f, /Device default\/orphan: spec\.deviceModelRef\.name/, /./).line, lineOf('missing-model'));
+    assert.equal(find(r.problems, c, /^common\.protocol$/, /./).line, 5);
     find(r.problems, f, /Device default\/d1: spec\.properties\[0\]\.visitors\.configData\.address/, /./);
     assert.equal(find(r.problems, f, /Device default\/d1: spec\.properties\[0\]\.desired/, /ReadOnly/).severity, 'warning');
     find(r.problems, f, /Device default\/d1: spec\.properties\[1\]\.desired\.value/, /above the maximum 10/);
@@ -142,7 +146,7 @@ describe('doctor', () => {
     for (const p of r.problems) assert.ok(p.hint, `problem without a fix hint: ${p.path}: ${p.message}`);
     assert.ok(r.errors >= 14, `errors: ${r.errors}`);
     assert.ok(!r.checked.files.some((x) => x.endsWith('config.yaml')), 'the config file is not read as Device YAML');
-    assert.match(formatReport(r), /^error: \.\.\/bad\/devices\.yaml: Device default\/orphan: spec\.deviceModelRef\.name: .*\n {2}fix: add the DeviceModel/m);
+    assert.match(formatReport(r), /^error: \.\.\/bad\/devices\.yaml:\d+: Device default\/orphan: spec\.deviceModelRef\.name: .*\n {2}fix: add the DeviceModel/m);
   });
 
   it('the CLI exits non-zero on errors and prints JSON on request', async () => {
