@@ -112,7 +112,7 @@ export const protocolConfig = z
     canonicalKeys(PROTOCOL_KEYS, { username: 'userName', remoteCertificate: 'serverCertificate', endpoint: 'url', endpointUrl: 'url' }),
     z.object({
       /** Endpoint URL, `opc.tcp://host:4840[/path]`. */
-      url: nonEmpty.regex(/^opc\.tcp:\/\/[^/:\s]+(:\d{1,5})?(\/\S*)?$/i, 'must be an endpoint URL like opc.tcp://host:4840'),
+      url: nonEmpty.regex(/^opc\.tcp:\/\/(\[[0-9a-fA-F:.]+\]|[^/:\s[\]]+)(:\d{1,5})?(\/\S*)?$/i, 'must be an endpoint URL like opc.tcp://host:4840'),
       securityPolicy: policy.default('None'),
       securityMode: mode.default('None'),
       /** Default: `username` when userName is set, else anonymous. */

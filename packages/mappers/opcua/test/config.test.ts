@@ -91,6 +91,8 @@ describe('protocol configData', () => {
 
   it('rejects bad combinations naming the key', async () => {
     assert.match(await issues(protocolConfig, { url: 'http://h:1' }), /^url: must be an endpoint URL/);
+    for (const url of ['opc.tcp://[::1]:4840', 'opc.tcp://plc-7.plant.local:4840/UA/Server', 'opc.tcp://10.0.0.5']) assert.equal((await ok(protocolConfig, { url }))['url'], url);
+    assert.match(await issues(protocolConfig, { url: 'opc.tcp://h:1 2' }), /^url: must be an endpoint URL/);
     assert.match(await issues(protocolConfig, { url: 'opc.tcp://h:1', securityPolicy: 'Basic256Sha256' }), /securityMode: securityMode None does not go with securityPolicy Basic256Sha256/);
     assert.match(await issues(protocolConfig, { url: 'opc.tcp://h:1', securityMode: 'Sign' }), /securityMode: securityMode Sign does not go with securityPolicy None/);
     assert.match(await issues(protocolConfig, { url: 'opc.tcp://h:1', securityPolicy: 'Rot13' }), /securityPolicy: must be one of/);
