@@ -38,7 +38,7 @@ describe('/metrics (prom-client)', () => {
         { name: 'temp', collectCycle: 50, reportCycle: 50, pushMethod: `http:\n  hostName: http://127.0.0.1\n  port: ${server.port}\n  requestPath: /m` },
         { name: 'rpm', collectCycle: 50, reportCycle: 50 },
       ]),
-      { driverState: state },
+      { driverState: state, configExtra: 'data_plane:\n  queue_capacity: 20\n' },
     );
   });
   after(async () => {
@@ -72,11 +72,11 @@ describe('/metrics (prom-client)', () => {
   it('shows a failing sink as buffering with its disk backlog, then up again', async () => {
     const sink = `http:http://127.0.0.1:${server.port}/m`;
     const labels = { sink, kind: 'http' };
-    await until(async () => (metric(await scrape(), 'mapper_sink_buffered_records', labels) ?? 0) > 0, 10_000, 'backlog');
+    await until(async () => (metric(await scrape(), 'mapper_sink_buffered_bytes', labels) ?? 0) > 0, 10_000, 'backlog on disk');
     let text = await scrape();
     assert.equal(metric(text, 'mapper_sink_state', { ...labels, state: 'buffering' }), 1);
     assert.equal(metric(text, 'mapper_sink_state', { ...labels, state: 'up' }), 0);
-    assert.ok(metric(text, 'mapper_sink_buffered_bytes', labels)! > 0);
+    assert.ok(metric(text, 'mapper_sink_buffered_records', labels)! > 0);
     assert.ok(metric(text, 'mapper_sink_write_errors_total', labels)! > 0);
     assert.ok(metric(text, 'mapper_sink_write_duration_seconds_count', { ...labels, result: 'error' })! > 0);
     up = true;

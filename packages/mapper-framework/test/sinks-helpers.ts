@@ -197,9 +197,10 @@ export class CaptureServer {
       req.on('end', () => {
         const r: CapturedRequest = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() };
         const out = this.respond(r);
+        // Recorded on arrival (a delayed answer may reach the client after it gave up).
+        if (out.status < 300) this.requests.push(r);
+        else this.rejected.push(r);
         const reply = (): void => {
-          if (out.status < 300) this.requests.push(r);
-          else this.rejected.push(r);
           res.writeHead(out.status, { 'content-type': 'text/plain' });
           res.end(out.body ?? '');
         };

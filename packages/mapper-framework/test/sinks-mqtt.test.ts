@@ -82,7 +82,8 @@ describe('mqtt sink (real mosquitto)', () => {
     const rec = recorder();
     const rig = await startMapper(
       crdYaml('rdev', [{ name: 'v', collectCycle: 50, reportCycle: 50, pushMethod: `mqtt:\n  address: tcp://127.0.0.1:${broker.port}\n  topic: restart/v\n  qos: 1` }]),
-      { consumers: [rec] },
+      // A small memory queue, so that the outage goes through the disk buffer.
+      { consumers: [rec], configExtra: 'data_plane:\n  queue_capacity: 20\n' },
     );
     try {
       await until(() => sub.got.length >= 5, 10_000, 'first messages');
@@ -98,7 +99,7 @@ describe('mqtt sink (real mosquitto)', () => {
       await until(() => sub.got.length >= produced.length, 15_000, `all ${produced.length} messages`);
       const values = sub.got.map((g) => g.payload.split(': ')[1]);
       assert.deepEqual(values, produced, 'every sample once, in order');
-      assert.equal(rig.mapper.sinks()[0]!.state, 'up');
+      await until(() => rig.mapper.sinks()[0]!.state === 'up', 5000, 'sink up again');
     } finally {
       await rig.stop();
       await sub.client.endAsync();

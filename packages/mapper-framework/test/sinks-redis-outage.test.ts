@@ -20,7 +20,7 @@ describe('redis outage of 20 s under load (real redis-server, SIGKILL)', () => {
     redis = await startRedis({ durable: true });
     const pm = `dbMethod:\n  redis:\n    redisClientConfig:\n      addr: 127.0.0.1:${redis.port}\n      db: 0`;
     const props = Array.from({ length: PROPS }, (_, i) => ({ name: `p${i}`, collectCycle: CYCLE_MS, reportCycle: CYCLE_MS, pushMethod: pm }));
-    rig = await startMapper(crdYaml('loaded', props), { consumers: [rec], configExtra: 'data_plane:\n  retry_initial_ms: 100\n  retry_max_ms: 1000\n  batch_size: 1000\n' });
+    rig = await startMapper(crdYaml('loaded', props), { consumers: [rec], configExtra: 'data_plane:\n  retry_initial_ms: 100\n  retry_max_ms: 1000\n  batch_size: 1000\n  queue_capacity: 500\n' });
   });
   after(async () => {
     client?.disconnect();

@@ -188,7 +188,7 @@ describe('buffers survive a restart', () => {
     const port = await freePort();
     const { dir: bufferDir, cleanup } = tempDir('mkbuf-');
     const yaml = crdYaml('gone', [{ name: 'v', collectCycle: 50, reportCycle: 50, pushMethod: `http:\n  hostName: http://127.0.0.1\n  port: ${port}\n  requestPath: /later` }]);
-    const first = await startMapper(yaml, { bufferDir, configExtra: 'data_plane:\n  retry_initial_ms: 50\n  retry_max_ms: 100\n' });
+    const first = await startMapper(yaml, { bufferDir, configExtra: 'data_plane:\n  retry_initial_ms: 50\n  retry_max_ms: 100\n  queue_capacity: 6\n' });
     await until(() => (first.mapper.sinks()[0]?.bufferedRecords ?? 0) >= 10, 10_000, 'buffered while nothing listens');
     await first.ec.removeDevice('default', 'gone');
     const sent = first.mapper.sinks()[0]!.accepted;

@@ -16,7 +16,7 @@ export interface SinkStatus {
   /** `kind:endpoint` with credentials removed: the `sink` label in metrics and logs. */
   readonly sink: string;
   readonly state: SinkState;
-  /** Records in the in-memory queue. */
+  /** Records in the in-memory queue, including a batch being written. */
   readonly queued: number;
   /** Records and bytes in the disk buffer. */
   readonly bufferedRecords: number;
@@ -63,10 +63,15 @@ export class SinkChannel {
   private readonly opts: ChannelOptions;
   private readonly log: Logger;
   private readonly hooks: ChannelHooks;
+  // Queue order, oldest first: `head` (a failed batch taken from memory) → disk buffer → `memory`.
+  private head: SinkRecord[] = [];
+  /** Records of a memory batch being written (counted as queued). */
+  private inFlight = 0;
   private memory: SinkRecord[] = [];
-  private mode: 'memory' | 'disk' = 'memory';
   private disk: DiskQueue<SinkRecord> | undefined;
   private diskOpening: Promise<DiskQueue<SinkRecord> | undefined> | undefined;
+  /** Records spilled while the disk buffer is still opening (they follow whatever is on disk). */
+  private spillHeld: SinkRecord[] = [];
   private diskFailed = false;
   private wakeUp: (() => void) | undefined;
   private readonly ctl = new AbortController();
@@ -75,6 +80,7 @@ export class SinkChannel {
   private lastDropAt = 0;
   private lastDropLog = 0;
   private outageStart = 0;
+  private spilledSinceLog = false;
   private readonly latency = new Float64Array(LATENCY_SAMPLES);
   private latencyN = 0;
   private latencyI = 0;
@@ -95,7 +101,7 @@ export class SinkChannel {
     this.log = args.log;
     this.hooks = args.hooks ?? {};
     this.retryDelay = args.options.retryInitialMs;
-    if (args.options.hasBacklog) this.mode = 'disk';
+    if (args.options.hasBacklog) this.openDisk();
   }
 
   /** Starts the delivery loop. */
@@ -107,13 +113,8 @@ export class SinkChannel {
   push(r: SinkRecord): void {
     if (this.ctl.signal.aborted) return;
     this.counters.accepted++;
-    if (this.mode === 'disk') {
-      if (this.disk) this.disk.append([r]);
-      else this.memory.push(r); // disk still opening: moved there once open
-    } else {
-      this.memory.push(r);
-      if (this.memory.length > this.opts.queueCapacity) this.overflow();
-    }
+    this.memory.push(r);
+    if (this.memory.length > this.opts.queueCapacity) this.overflow();
     this.wake();
   }
 
@@ -123,7 +124,11 @@ export class SinkChannel {
     w?.();
   }
 
-  /** The memory queue is full (the sink is slower than the input): continue through the disk buffer. */
+  /**
+   * The memory queue is full (the sink is down or slower than its input): move its older half
+   * to the end of the disk buffer. Everything on disk is older than everything in memory, so
+   * order is kept; samples touch the disk only when memory cannot hold them.
+   */
   private overflow(): void {
     if (this.diskFailed) {
       const n = this.memory.length - this.opts.queueCapacity;
@@ -131,40 +136,44 @@ export class SinkChannel {
       this.dropped('overflow', n);
       return;
     }
-    if (this.mode === 'memory') {
-      this.log.warn({ queued: this.memory.length }, 'sink is slower than its input; buffering to disk');
-      this.toDisk();
+    const keep = Math.floor(this.opts.queueCapacity / 2);
+    const spill = this.memory.splice(0, this.memory.length - keep);
+    if (!this.spilledSinceLog) {
+      this.spilledSinceLog = true;
+      this.log.warn({ queued: this.opts.queueCapacity }, this.outageStart ? 'sink down; buffering to disk' : 'sink is slower than its input; buffering to disk');
+    }
+    if (this.disk) this.disk.append(spill);
+    else {
+      this.spillHeld.push(...spill);
+      this.openDisk();
     }
   }
 
-  /** Switches to the disk path; records in memory are moved there first (order kept). */
-  private toDisk(failedBatch: readonly SinkRecord[] = []): void {
-    this.mode = 'disk';
-    const move = failedBatch.length > 0 ? failedBatch.concat(this.memory) : this.memory;
-    this.memory = [];
-    if (this.disk) {
-      this.disk.append(move);
-      return;
-    }
-    this.memory = move;
+  private openDisk(): void {
     this.diskOpening ??= this.opts.openBuffer().then(
       (q) => {
         this.disk = q;
-        const held = this.memory;
-        this.memory = [];
-        q.append(held);
+        q.append(this.spillHeld);
+        this.spillHeld = [];
         this.wake();
         return q;
       },
       (err: unknown) => {
         this.diskFailed = true;
-        this.mode = 'memory';
         this.log.error({ err: (err as Error).message }, 'disk buffer unavailable; buffering in memory only (bounded by data_plane.queue_capacity)');
+        // What was meant for the disk is older than memory: put it back in front, then trim.
+        this.memory = this.spillHeld.concat(this.memory);
+        this.spillHeld = [];
         if (this.memory.length > this.opts.queueCapacity) this.overflow();
         this.wake();
         return undefined;
       },
     );
+  }
+
+  /** Records waiting on disk (or on their way there). */
+  private diskBacklog(): number {
+    return (this.disk?.size ?? 0) + this.spillHeld.length;
   }
 
   private dropped(reason: DropReason | 'rejected' | 'overflow', n: number): void {
@@ -186,35 +195,30 @@ export class SinkChannel {
     }
     while (!signal.aborted) {
       try {
-        if (this.mode === 'disk') {
-          if (!this.disk) {
-            if (this.diskOpening) await this.diskOpening;
-            else this.toDisk();
-            continue;
-          }
+        if (this.head.length > 0) {
+          // A batch that failed after it left memory: older than anything on disk.
+          const batch = this.head;
+          const acked = await this.deliver(batch);
+          this.head = batch.slice(acked);
+          if (acked < batch.length) await this.backoff();
+        } else if (this.diskOpening && !this.disk && !this.diskFailed) {
+          await this.diskOpening;
+        } else if (this.disk && this.disk.size > 0) {
           const batch = await this.disk.peek(this.opts.batchSize);
-          if (batch.length === 0) {
-            if (this.disk.size === 0 && this.memory.length === 0) this.recovered();
-            else await this.idle();
-            continue;
-          }
+          if (batch.length === 0) continue;
           const acked = await this.deliver(batch);
           if (acked > 0) await this.disk.ack(acked);
           if (acked < batch.length) await this.backoff();
         } else if (this.memory.length > 0) {
           const batch = this.memory.splice(0, this.opts.batchSize);
-          const acked = await this.deliver(batch);
+          this.inFlight = batch.length;
+          const acked = await this.deliver(batch).finally(() => (this.inFlight = 0));
           if (acked < batch.length) {
-            const rest = batch.slice(acked);
-            if (this.diskFailed) {
-              this.memory = rest.concat(this.memory);
-              if (this.memory.length > this.opts.queueCapacity) this.overflow();
-            } else {
-              this.toDisk(rest);
-            }
+            this.head = batch.slice(acked);
             await this.backoff();
-          }
+          } else this.recovered();
         } else {
+          this.recovered();
           await this.idle();
         }
       } catch (err) {
@@ -225,10 +229,12 @@ export class SinkChannel {
     }
   }
 
+  /** Back to normal once nothing waits in front of memory. */
   private recovered(): void {
-    this.mode = 'memory';
+    if (this.head.length > 0 || this.diskBacklog() > 0) return;
+    this.spilledSinceLog = false;
     if (this.outageStart) {
-      this.log.info({ outageMs: Date.now() - this.outageStart, delivered: this.counters.delivered }, 'sink caught up; buffer drained');
+      this.log.info({ outageMs: Date.now() - this.outageStart, delivered: this.counters.delivered }, 'sink caught up');
       this.outageStart = 0;
     }
   }
@@ -243,7 +249,7 @@ export class SinkChannel {
         resolve();
       };
     }).then(async () => {
-      if (this.disk && this.mode === 'disk') await this.disk.sweep().catch(() => undefined);
+      if (this.disk && this.disk.size > 0) await this.disk.sweep().catch(() => undefined);
     });
   }
 
@@ -360,9 +366,9 @@ export class SinkChannel {
     return {
       kind: this.spec.kind,
       sink: this.sink,
-      state: dropping ? 'dropping' : this.mode === 'disk' || this.outageStart !== 0 ? 'buffering' : 'up',
-      queued: this.memory.length,
-      bufferedRecords: this.disk?.size ?? 0,
+      state: dropping ? 'dropping' : this.outageStart !== 0 || this.head.length > 0 || this.diskBacklog() > 0 ? 'buffering' : 'up',
+      queued: this.memory.length + this.head.length + this.inFlight,
+      bufferedRecords: this.diskBacklog(),
       bufferedBytes: this.disk?.bytes ?? 0,
       delivered: this.counters.delivered,
       accepted: this.counters.accepted,
@@ -382,22 +388,30 @@ export class SinkChannel {
   async close(graceMs = 3000): Promise<void> {
     if (this.ctl.signal.aborted) return;
     const deadline = Date.now() + graceMs;
-    while (this.mode === 'memory' && this.memory.length > 0 && Date.now() < deadline && !this.diskFailed) {
+    while ((this.memory.length > 0 || this.head.length > 0) && this.outageStart === 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 20));
     }
     this.ctl.abort();
     this.wake();
     await this.loop?.catch(() => undefined);
-    if (this.memory.length > 0 && !this.diskFailed) {
+    const left = this.head.length + this.spillHeld.length + this.memory.length;
+    if (left > 0 && !this.diskFailed) {
       try {
         const q = this.disk ?? (await (this.diskOpening ?? this.opts.openBuffer()));
         if (q) {
+          // `head` is older than the disk backlog: it goes in front of it.
+          if (this.head.length > 0) await q.prepend(this.head);
+          q.append(this.spillHeld);
           q.append(this.memory);
+          this.head = [];
+          this.spillHeld = [];
           this.memory = [];
         }
       } catch (err) {
-        this.log.error({ err: (err as Error).message, lost: this.memory.length }, 'could not buffer unsent samples at shutdown');
+        this.log.error({ err: (err as Error).message, lost: left }, 'could not buffer unsent samples at shutdown');
       }
+    } else if (left > 0) {
+      this.log.error({ lost: left }, 'unsent samples lost at shutdown (no disk buffer)');
     }
     const q = this.disk ?? (await this.diskOpening?.catch(() => undefined));
     await q?.close().catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'disk buffer close failed'));

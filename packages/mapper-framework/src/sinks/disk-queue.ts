@@ -62,7 +62,8 @@ export class DiskQueue<T extends { readonly ts: number }> {
   private reader: Reader<T> | undefined;
   private writer: { id: number; fh: FileHandle } | undefined;
   private pending: string[] = [];
-  private lastId = 0;
+  /** New segments count up from here; ids below are left for {@link prepend}. */
+  private lastId = 1_000_000;
   private pendingBytes = 0;
   private flushing: Promise<void> | undefined;
   private flushScheduled = false;
@@ -90,8 +91,8 @@ export class DiskQueue<T extends { readonly ts: number }> {
     // Lines already acknowledged in the head segment (cursor written after each ack).
     try {
       const cur = JSON.parse(await readFile(join(opts.dir, CURSOR), 'utf8')) as { segment?: number; line?: number };
-      const head = q.segments[0];
-      if (head && cur.segment === head.id && typeof cur.line === 'number' && cur.line > 0) q.skipOnLoad = { id: head.id, line: cur.line };
+      const seg = q.segments.find((x) => x.id === cur.segment);
+      if (seg && typeof cur.line === 'number' && cur.line > 0) q.skipOnLoad = { id: seg.id, line: cur.line };
     } catch {
       // No cursor: replay every segment from the start.
     }
@@ -105,7 +106,8 @@ export class DiskQueue<T extends { readonly ts: number }> {
     let n = this.pending.length;
     for (const s of this.segments) n += s.lines;
     if (this.reader) n -= this.reader.baseLine + this.reader.pos;
-    else if (this.skipOnLoad && this.segments[0]?.id === this.skipOnLoad.id) n -= this.skipOnLoad.line;
+    const skip = this.skipOnLoad;
+    if (skip && this.segments.some((x) => x.id === skip.id)) n -= skip.line;
     return Math.max(0, n);
   }
 
@@ -128,6 +130,24 @@ export class DiskQueue<T extends { readonly ts: number }> {
   /** The last write error (disk full, permissions), cleared by the next successful write. */
   get error(): Error | undefined {
     return this.lastError;
+  }
+
+  /**
+   * Writes records in front of everything queued (a batch that failed after it was taken from
+   * memory, at shutdown). Falls back to appending if no id is left below the head.
+   */
+  async prepend(records: readonly T[]): Promise<void> {
+    if (records.length === 0) return;
+    const id = (this.segments[0]?.id ?? this.lastId + 1) - 1;
+    if (id <= 0) {
+      this.append(records);
+      return;
+    }
+    const text = records.map((r) => `${JSON.stringify(r)}\n`).join('');
+    await writeFile(join(this.dir, segName(id)), text);
+    const bytes = Buffer.byteLength(text);
+    this.segments.unshift({ id, bytes, lines: records.length });
+    this.segmentsBytesHint += bytes;
   }
 
   /** Queues records for writing (in order); written on the next flush (scheduled automatically). */
@@ -233,8 +253,8 @@ export class DiskQueue<T extends { readonly ts: number }> {
         this.reader = undefined;
       } else if (this.skipOnLoad?.id === head.id) {
         dropped -= this.skipOnLoad.line;
+        this.skipOnLoad = undefined;
       }
-      this.skipOnLoad = undefined;
       void rm(join(this.dir, segName(head.id)), { force: true });
       void rm(join(this.dir, CURSOR), { force: true });
       this.opts.onDrop?.('cap', Math.max(0, dropped));
@@ -290,7 +310,7 @@ export class DiskQueue<T extends { readonly ts: number }> {
       return;
     }
     const skip = this.skipOnLoad?.id === seg.id ? this.skipOnLoad.line : 0;
-    this.skipOnLoad = undefined;
+    if (skip > 0) this.skipOnLoad = undefined;
     const lines = text.split('\n');
     if (lines.at(-1) === '') lines.pop();
     const records: T[] = [];
