@@ -143,7 +143,13 @@ async function startSimulator(extra: string[] = [], port?: number): Promise<Serv
 
 async function runJson(cmd: string, args: string[], what: string, timeoutMs: number): Promise<Json> {
   const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: PKG });
-  const line = await waitLine(proc, (l) => l.startsWith('{'), what, timeoutMs);
+  let line: string;
+  try {
+    line = await waitLine(proc, (l) => l.startsWith('{'), what, timeoutMs);
+  } catch (err) {
+    await stopProc(proc);
+    throw err;
+  }
   await new Promise((r) => (proc.exitCode !== null ? r(undefined) : proc.once('exit', r)));
   return JSON.parse(line) as Json;
 }
