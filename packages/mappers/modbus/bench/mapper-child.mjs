@@ -37,6 +37,15 @@ while (mapper.devices().filter((d) => d.connected).length < args.devices) {
 }
 await sleep(args.warmupS * 1000);
 
+// BENCH_PROFILE=file.cpuprofile: CPU profile of the measurement window only.
+let profiler;
+if (process.env.BENCH_PROFILE) {
+  const { Session } = await import('node:inspector/promises');
+  profiler = new Session();
+  profiler.connect();
+  await profiler.post('Profiler.enable');
+  await profiler.post('Profiler.start');
+}
 const requests = () => driver.linkStats().reduce((n, l) => n + l.requests, 0);
 const s0 = mapper.stats();
 const r0 = requests();
@@ -74,6 +83,10 @@ const pct = (p) => (latencies.length ? latencies[Math.min(latencies.length - 1, 
 let points = 0;
 for (let i = 1; i < completions.length; i++) points += completions[i][1];
 const span = completions.length > 1 ? (completions[completions.length - 1][0] - completions[0][0]) / 1000 : 0;
+if (profiler) {
+  const { profile } = await profiler.post('Profiler.stop');
+  (await import('node:fs')).writeFileSync(process.env.BENCH_PROFILE, JSON.stringify(profile));
+}
 if (process.env.BENCH_HEAPSNAPSHOT) (await import('node:v8')).writeHeapSnapshot(process.env.BENCH_HEAPSNAPSHOT);
 console.log(
   JSON.stringify({
