@@ -27,6 +27,7 @@ const CYCLE_MS = Number(process.env['CYCLE_MS'] ?? 100);
 const STEADY_SECONDS = Number(process.env['STEADY_SECONDS'] ?? 20);
 const OUTAGE_SECONDS = Number(process.env['OUTAGE_SECONDS'] ?? 60);
 const TARGET = (DEVICES * PROPS * 1000) / CYCLE_MS;
+const DRAIN_LIMIT_S = Number(process.env['DRAIN_LIMIT_SECONDS'] ?? 300);
 
 const pct = (xs: number[], p: number): number => {
   if (xs.length === 0) return 0;
@@ -272,7 +273,11 @@ async function main(): Promise<void> {
       drained = s;
       break;
     }
-    if (performance.now() - restartAt > 600_000) throw new Error('buffer did not drain within 10 minutes');
+    if (performance.now() - restartAt > DRAIN_LIMIT_S * 1000) {
+      drained = s;
+      console.log(`[data-plane] buffer not drained after ${DRAIN_LIMIT_S} s; recording what was measured`);
+      break;
+    }
   }
   const drainS = (performance.now() - restartAt) / 1000;
   const rd = drained.sinks.find((x) => x.kind === 'redis')!;
@@ -283,6 +288,8 @@ async function main(): Promise<void> {
     bufferedRecordsAtRestart: rb.bufferedRecords,
     bufferedMBAtRestart: round(rb.bufferedBytes / 2 ** 20),
     statesSeen: [...outageStates],
+    drained: rd.bufferedRecords === 0,
+    backlogLeftRecords: rd.bufferedRecords,
     drainSeconds: round(drainS, 2),
     recordsDeliveredWhileDraining: replayed,
     replayRecordsPerS: Math.round(replayed / drainS),
@@ -295,11 +302,16 @@ async function main(): Promise<void> {
 
   // Loss check: stop producing, let everything drain, compare Redis with what was produced.
   await Promise.all(Array.from({ length: DEVICES }, (_, i) => ec.removeDevice('default', `dev-${i}`)));
+  const stopAt = performance.now();
   for (;;) {
     await sleep(500);
     const s = await child.ask<Status>('status');
     const r = s.sinks.find((x) => x.kind === 'redis')!;
     if (r.bufferedRecords === 0 && r.queued === 0 && r.state !== 'buffering') break;
+    if (performance.now() - stopAt > DRAIN_LIMIT_S * 1000) {
+      console.log('[data-plane] redis backlog still not drained; loss counted as of now');
+      break;
+    }
   }
   await sleep(500);
   const produced = await child.ask<Record<string, number>>('perDevice');
@@ -316,7 +328,7 @@ async function main(): Promise<void> {
   }
   check.disconnect();
   const final = (await child.ask<Status>('status')).sinks.find((x) => x.kind === 'redis')!;
-  const loss = { samplesProduced: total, samplesInRedis: stored, lost: total - stored, devicesShort: short.slice(0, 10), dropped: final.dropped };
+  const loss = { samplesProduced: total, samplesInRedis: stored, missing: total - stored, stillBuffered: final.bufferedRecords + final.queued, devicesShort: short.slice(0, 10), dropped: final.dropped };
   console.log('[data-plane] loss', loss);
 
   await child.ask('stop').catch(() => undefined);

@@ -75,8 +75,8 @@ export const mapperConfigSchema = z.object({
     .object({
       /** `cycle`: each property ships at most one sample (the latest) per reportCycle; `every_sample`: every sample read. */
       push_mode: z.enum(['cycle', 'every_sample']).default('cycle'),
-      /** Directory of the per-sink disk buffers (store-and-forward). */
-      buffer_dir: z.string().min(1).default('/var/lib/mapperkit/buffer'),
+      /** Directory of the per-sink disk buffers (store-and-forward); default `/var/lib/mapperkit/<common.name>/buffer`. One mapper per directory. */
+      buffer_dir: z.string().default(''),
       /** Disk buffer cap per sink, in bytes; the oldest data is dropped beyond it. */
       buffer_max_bytes: z.coerce.number().int().positive().default(256 * 1024 * 1024),
       /** Buffered samples older than this are dropped instead of replayed. */

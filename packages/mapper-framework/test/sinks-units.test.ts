@@ -3,6 +3,7 @@
 // parsing, credentials, and the upstream byte formats.
 import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createLogger } from '@mapperkit/framework';
@@ -208,6 +209,29 @@ describe('buffers survive a restart', () => {
     } finally {
       await second.stop();
       await server.close();
+      cleanup();
+    }
+  });
+});
+
+describe('buffer directory lock', () => {
+  it('never shares a buffer directory with another live process: the second mapper buffers in memory only', async () => {
+    const { dir: bufferDir, cleanup } = tempDir('mklock-');
+    const other = spawn('sleep', ['30']);
+    writeFileSync(join(bufferDir, '.lock'), String(other.pid));
+    const port = await freePort();
+    const rig = await startMapper(crdYaml('locked', [{ name: 'v', collectCycle: 20, reportCycle: 20, pushMethod: `http:\n  hostName: http://127.0.0.1\n  port: ${port}\n  requestPath: /x` }]), {
+      bufferDir,
+      configExtra: 'data_plane:\n  queue_capacity: 5\n',
+    });
+    try {
+      await until(() => (rig.mapper.sinks()[0]?.dropped.overflow ?? 0) > 0, 10_000, 'memory-only overflow');
+      assert.equal(rig.mapper.sinks()[0]!.state, 'dropping');
+      assert.deepEqual(readdirSync(bufferDir), ['.lock'], 'nothing written next to the other process');
+      assert.equal(readFileSync(join(bufferDir, '.lock'), 'utf8'), String(other.pid));
+    } finally {
+      await rig.stop();
+      other.kill();
       cleanup();
     }
   });

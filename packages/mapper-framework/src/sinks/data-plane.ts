@@ -6,7 +6,7 @@
 // reportCycle to its sinks — the latest one, as upstream reads the device once per
 // reportCycle — and when reportCycle <= collectCycle every sample is shipped (never the same
 // sample twice). `every_sample` ships every sample read.
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { MapperConfig } from '../config.js';
@@ -83,6 +83,8 @@ export class DataPlane implements SampleConsumer {
   private collectCycle: (deviceId: string, property: string) => number | undefined;
   private readonly credentialsLogged = new Set<string>();
   private closed = false;
+  private readonly bufferDir: string;
+  private dirLock: boolean | undefined;
 
   constructor(opts: DataPlaneOptions) {
     this.config = opts.config;
@@ -91,6 +93,7 @@ export class DataPlane implements SampleConsumer {
     this.factory = opts.writerFactory ?? defaultWriterFactory;
     this.collectCycle = opts.collectCycle ?? (() => undefined);
     const dp = opts.config.data_plane;
+    this.bufferDir = dp.buffer_dir || join('/var/lib/mapperkit', opts.config.common.name.replace(/[^A-Za-z0-9_.-]/g, '_'), 'buffer');
     this.writerOptions = {
       httpBody: dp.http.body,
       mqttPayload: dp.mqtt.payload,
@@ -111,13 +114,14 @@ export class DataPlane implements SampleConsumer {
    * sink even before (or without) a device naming it again.
    */
   restoreBuffers(): void {
-    const dir = this.config.data_plane.buffer_dir;
+    const dir = this.bufferDir;
     let names: string[];
     try {
       names = readdirSync(dir);
     } catch {
       return;
     }
+    if (!this.lockBufferDir()) return;
     for (const name of names) {
       const file = join(dir, name, SPEC_FILE);
       if (!existsSync(file)) continue;
@@ -233,7 +237,7 @@ export class DataPlane implements SampleConsumer {
       return undefined;
     }
     const dp = this.config.data_plane;
-    const dir = join(dp.buffer_dir, channelDirName(spec));
+    const dir = join(this.bufferDir, channelDirName(spec));
     let hasBacklog = false;
     try {
       hasBacklog = readdirSync(dir).some((f) => f.endsWith('.seg'));
@@ -242,6 +246,7 @@ export class DataPlane implements SampleConsumer {
     }
     let ch: SinkChannel;
     const openBuffer = async (): Promise<DiskQueue<SinkRecord>> => {
+      if (!this.lockBufferDir()) throw new Error(`buffer directory ${this.bufferDir} is in use by another mapper process`);
       const q = await DiskQueue.open<SinkRecord>({
         dir,
         maxBytes: dp.buffer_max_bytes,
@@ -275,6 +280,43 @@ export class DataPlane implements SampleConsumer {
     return ch;
   }
 
+  /**
+   * Takes `<buffer_dir>/.lock` (pid inside) so that two mapper processes never share buffers.
+   * A lock of a process that is gone is taken over.
+   */
+  private lockBufferDir(): boolean {
+    if (this.dirLock !== undefined) return this.dirLock;
+    const file = join(this.bufferDir, '.lock');
+    try {
+      mkdirSync(this.bufferDir, { recursive: true });
+      try {
+        writeFileSync(file, String(process.pid), { flag: 'wx' });
+      } catch {
+        const pid = Number(readFileSync(file, 'utf8').trim());
+        let alive = false;
+        if (Number.isInteger(pid) && pid > 0 && pid !== process.pid) {
+          try {
+            process.kill(pid, 0);
+            alive = true;
+          } catch (err) {
+            alive = (err as NodeJS.ErrnoException).code === 'EPERM';
+          }
+        }
+        if (alive) {
+          this.log.error({ dir: this.bufferDir, pid }, 'buffer directory is used by another mapper process; disk buffers disabled (set data_plane.buffer_dir)');
+          this.dirLock = false;
+          return false;
+        }
+        writeFileSync(file, String(process.pid));
+      }
+      this.dirLock = true;
+    } catch (err) {
+      this.log.error({ dir: this.bufferDir, err: (err as Error).message }, 'buffer directory not usable; disk buffers disabled');
+      this.dirLock = false;
+    }
+    return this.dirLock;
+  }
+
   deviceRemoved(deviceId: string): void {
     const bySlot = this.slots.get(deviceId);
     if (!bySlot) return;
@@ -304,5 +346,12 @@ export class DataPlane implements SampleConsumer {
     this.closed = true;
     this.slots.clear();
     await Promise.all([...this.channels.values()].map((c) => c.close()));
+    if (this.dirLock) {
+      try {
+        if (readFileSync(join(this.bufferDir, '.lock'), 'utf8').trim() === String(process.pid)) rmSync(join(this.bufferDir, '.lock'), { force: true });
+      } catch {
+        // Already gone.
+      }
+    }
   }
 }
