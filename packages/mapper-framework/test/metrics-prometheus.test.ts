@@ -80,7 +80,7 @@ describe('/metrics (prom-client)', () => {
     assert.ok(metric(text, 'mapper_sink_write_errors_total', labels)! > 0);
     assert.ok(metric(text, 'mapper_sink_write_duration_seconds_count', { ...labels, result: 'error' })! > 0);
     up = true;
-    await until(async () => metric(await scrape(), 'mapper_sink_state', { ...labels, state: 'up' }) === 1, 15_000, 'sink up');
+    await until(async () => metric(await scrape(), 'mapper_sink_state', { ...labels, state: 'up' }) === 1, 40_000, 'sink up');
     text = await scrape();
     assert.equal(metric(text, 'mapper_sink_buffered_records', labels), 0);
     assert.ok(metric(text, 'mapper_sink_delivered_total', labels)! > 0);
