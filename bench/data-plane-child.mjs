@@ -51,4 +51,6 @@ process.on('message', async (msg) => {
     reply({ error: String(err?.stack ?? err) });
   }
 });
+// Never outlive the benchmark.
+process.on('disconnect', () => process.exit(1));
 process.send?.({ cmd: 'ready' });

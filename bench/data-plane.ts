@@ -160,12 +160,22 @@ async function baselines(redisPort: number, mqttPort: number): Promise<Record<st
   return { redisZaddPipeline500PerS: Math.round(redisPipeline500), mqttQos0AwaitedPerS: Math.round(mqttQos0) };
 }
 
+/** Everything started, stopped in `finally` whatever happens (no orphan peers or mapper). */
+const teardown: (() => Promise<void> | void)[] = [];
+async function cleanupAll(): Promise<void> {
+  for (const f of teardown.reverse()) await Promise.resolve(f()).catch(() => undefined);
+  teardown.length = 0;
+}
+
 async function main(): Promise<void> {
   const loadBefore = loadavg();
   const { dir, cleanup } = tempDir('mkbench-');
+  teardown.push(cleanup);
   const bufferDir = join(dir, 'buffer');
   const redis = await startRedis({ durable: true });
+  teardown.push(() => redis.dispose());
   const broker = await startMosquitto();
+  teardown.push(() => broker.dispose());
   console.log(`[data-plane] redis :${redis.port} (AOF always), mosquitto :${broker.port}; ${DEVICES}×${PROPS} properties every ${CYCLE_MS} ms = ${TARGET} samples/s to 2 sinks`);
   const base = await baselines(redis.port, broker.port);
   console.log('[data-plane] baselines', base);
@@ -176,7 +186,11 @@ async function main(): Promise<void> {
     models: [model()],
     limiter: false,
   });
+  teardown.push(() => ec.close());
   const child = new Child(dir, bufferDir);
+  teardown.push(() => {
+    child.proc.kill('SIGKILL');
+  });
   await child.ready();
   const { pid, rest } = await child.ask<{ pid: number; rest: { host: string; port: number } }>('start');
   console.log(`[data-plane] mapper pid ${pid}, REST ${rest.host}:${rest.port}`);
@@ -246,7 +260,8 @@ async function main(): Promise<void> {
 
   if (process.env['PROFILE_ONLY']) {
     await child.ask('stop').catch(() => undefined);
-    process.exit(0);
+    await sub.endAsync();
+    return;
   }
 
   // 2. Redis outage under load.
@@ -333,10 +348,6 @@ async function main(): Promise<void> {
 
   await child.ask('stop').catch(() => undefined);
   await sub.endAsync();
-  await ec.close();
-  await redis.dispose();
-  await broker.dispose();
-  cleanup();
 
   const result = {
     benchmark: 'data-plane',
@@ -360,10 +371,15 @@ async function main(): Promise<void> {
   console.log('[data-plane] wrote bench/results/data-plane.json');
 }
 
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    void cleanupAll().finally(() => process.exit(1));
+  });
+}
 main().then(
-  () => process.exit(0),
+  () => cleanupAll().finally(() => process.exit(0)),
   (err: unknown) => {
     console.error(err);
-    process.exit(1);
+    void cleanupAll().finally(() => process.exit(1));
   },
 );
