@@ -188,7 +188,9 @@ async function main(): Promise<void> {
   });
   teardown.push(() => ec.close());
   const child = new Child(dir, bufferDir);
-  teardown.push(() => {
+  teardown.push(async () => {
+    // Give a stopping child time to exit (and write a --cpu-prof profile), then make sure.
+    if (child.proc.exitCode === null) await Promise.race([new Promise((r) => child.proc.once('exit', r)), sleep(10_000)]);
     child.proc.kill('SIGKILL');
   });
   await child.ready();
