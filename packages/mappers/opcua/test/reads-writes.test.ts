@@ -170,8 +170,8 @@ describe('one Read service call per collect tick (through the mapper)', () => {
     const st = await server.stats();
     const ticks = rig.mapper.stats().readCalls - before;
     assert.ok(ticks >= 5, `expected ≥ 5 collect ticks in 1.5 s at 200 ms, got ${ticks}`);
-    // A tick in flight while sampling may be counted on one side only.
-    assert.ok(Math.abs(st.deviceReadRequests - ticks) <= 1, `server saw ${st.deviceReadRequests} Read calls for ${ticks} ticks`);
+    // A tick in flight at either end of the window may be counted on one side only.
+    assert.ok(Math.abs(st.deviceReadRequests - ticks) <= 2, `server saw ${st.deviceReadRequests} Read calls for ${ticks} ticks`);
     assert.equal(st.maxReadNodes, 8, 'each Read carries all 8 properties');
     assert.equal(st.deviceReadNodes, 8 * st.deviceReadRequests, 'no partial or per-node reads');
   });

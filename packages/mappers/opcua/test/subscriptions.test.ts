@@ -80,7 +80,7 @@ describe('subscriptions', () => {
     await until(() => s.readings.length >= 1, 5000, 'initial value');
     for (const v of [50.4, 50.9, 52, 52.5, 49]) {
       await server.set('Level', v);
-      await sleep(250);
+      await sleep(400);
     }
     await sleep(300);
     s.stop();
@@ -95,7 +95,7 @@ describe('subscriptions', () => {
     await until(() => s.readings.length >= 1, 5000, 'initial value');
     for (const v of [105, 109, 111, 104, 125]) {
       await server.set('Level', v);
-      await sleep(250);
+      await sleep(400);
     }
     await sleep(300);
     s.stop();
