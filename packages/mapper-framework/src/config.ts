@@ -84,7 +84,7 @@ export const mapperConfigSchema = z.object({
       /** fsync the disk buffer after each append (survives power loss, costs throughput). */
       buffer_fsync: z.boolean().default(false),
       /** In-memory queue per sink; beyond it samples go to the disk buffer. */
-      queue_capacity: z.coerce.number().int().positive().default(10_000),
+      queue_capacity: z.coerce.number().int().positive().default(50_000),
       /** Most samples per write (pipeline, multi-row INSERT, line-protocol batch). */
       batch_size: z.coerce.number().int().positive().default(1000),
       /** Timeout of one sink write (a batch). */
