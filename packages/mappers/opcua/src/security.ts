@@ -172,12 +172,13 @@ export async function prepareSecurity(config: ProtocolConfig, log: Logger): Prom
     );
   const pkiDir = pkiDirOf(config);
   let applicationUri = config.applicationUri ?? defaultApplicationUri(config.applicationName);
-  const cm = new OPCUACertificateManager({
-    rootFolder: pkiDir,
-    automaticallyAcceptUnknownCertificate: config.acceptUnknownServerCertificate,
-    disableFileWatchers: true,
-  } as ConstructorParameters<typeof OPCUACertificateManager>[0]);
+  let cm: OPCUACertificateManager;
   try {
+    cm = new OPCUACertificateManager({
+      rootFolder: pkiDir,
+      automaticallyAcceptUnknownCertificate: config.acceptUnknownServerCertificate,
+      disableFileWatchers: true,
+    } as ConstructorParameters<typeof OPCUACertificateManager>[0]);
     await cm.initialize();
   } catch (err) {
     throw new MapperError('InvalidConfig', `pkiDir: cannot initialise the PKI directory ${pkiDir}: ${(err as Error).message}`, { key: 'pkiDir', cause: err });

@@ -59,6 +59,10 @@ describe('PKI and trust', () => {
     await connectFails(secured({ userName: USER, passwordFile, serverCertificate: server.serverCertificateFile }), 'InvalidConfig', /BadSecurityChecksFailed.*does the server trust the client certificate/);
   });
 
+  it('an unusable pkiDir is a config error naming the key', async () => {
+    await connectFails({ url: server.endpointUrl, pkiDir: join(passwordFile, 'pki') }, 'InvalidConfig', /^pkiDir: cannot initialise the PKI directory .*ENOTDIR/);
+  });
+
   it('acceptUnknownServerCertificate trusts the server on first sight and keeps it in trusted/', async () => {
     const other = join(dir, 'pki-tofu');
     await connectFails(secured({ pkiDir: other, acceptUnknownServerCertificate: true }), 'InvalidConfig', /BadSecurityChecksFailed/); // the server does not know this client yet
