@@ -120,8 +120,11 @@ export interface DeviceClient<TVisitor> {
   write(request: PropertyRequest<TVisitor>, value: PropertyValue, signal: AbortSignal): Promise<void>;
 
   /**
-   * Health of the connected device, polled periodically and reported to edgecore when it
-   * changes. Return `ok` when in doubt; throwing counts as `unhealthy`.
+   * Health of the connected device, polled every `runtime.state_check_ms` and reported to
+   * edgecore when it changes. Return `ok` when in doubt. Returning `offline`, or throwing
+   * MapperError('Unreachable' | 'Timeout') (whose message becomes the state detail), means
+   * the link is gone: the client is closed and reconnected. Any other error counts as
+   * `unhealthy`.
    */
   state(signal: AbortSignal): Promise<DeviceState>;
 

@@ -342,7 +342,13 @@ export class DeviceRunner<P, V> {
           } else this.setState(s);
         } catch (err) {
           if (done) return;
-          this.setState('unhealthy', toMapperError(err, 'DeviceError').message);
+          const e = toMapperError(err, 'DeviceError', { device: this.id });
+          // A driver that throws Unreachable/Timeout from state() says the link is gone, with the reason.
+          if (e.kind === 'Unreachable' || e.kind === 'Timeout') {
+            lose(e);
+            return;
+          }
+          this.setState('unhealthy', e.message);
         }
         if (this.desiredPending.size > 0) await this.flushDesired(client, session.signal);
         later(this.opts.stateCheckMs, () => void checkState());

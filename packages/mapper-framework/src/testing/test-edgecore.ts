@@ -27,6 +27,8 @@ export interface TestEdgecoreOptions {
   readonly models?: readonly DeviceModel[];
   /** Emulate edgecore's server limiter (1 request/s, burst 100 by default); `false` to disable. */
   readonly limiter?: false | { readonly rate: number; readonly burst: number };
+  /** Most reports kept in `statusReports`/`stateReports` (oldest dropped first). Default 100,000. */
+  readonly maxHistory?: number;
 }
 
 /** A reported twin as the test edgecore stores it. */
@@ -58,6 +60,7 @@ export class TestEdgecore {
   private readonly waiters = new Set<Waiter>();
   private mapperClient: DeviceMapperServiceClient | undefined;
   private mapperAddress = '';
+  private readonly maxHistory: number;
 
   private constructor(opts: TestEdgecoreOptions) {
     this.socketPath = opts.socketPath;
@@ -65,6 +68,12 @@ export class TestEdgecore {
     this.models = [...(opts.models ?? [])];
     const lim = opts.limiter === undefined ? { rate: 1, burst: 100 } : opts.limiter;
     this.limiter = lim ? new TokenBucket(lim.rate, lim.burst) : undefined;
+    this.maxHistory = opts.maxHistory ?? 100_000;
+  }
+
+  private keep<T>(list: T[], item: T): void {
+    list.push(item);
+    if (list.length > this.maxHistory) list.splice(0, list.length - this.maxHistory);
   }
 
   /** Starts a test edgecore listening on `socketPath`. */
@@ -141,7 +150,7 @@ export class TestEdgecore {
   private onStatus(req: ReportDeviceStatusRequest): object {
     if (!req.reportedDevice) throw new Error('ReportDeviceStatusRequest does not have twin data');
     const id = resourceId(req.deviceNamespace, req.deviceName);
-    this.statusReports.push({ request: req, at: Date.now() });
+    this.keep(this.statusReports, { request: req, at: Date.now() });
     let m = this.twins.get(id);
     if (!m) this.twins.set(id, (m = new Map()));
     for (const t of req.reportedDevice.twins) {
@@ -154,7 +163,7 @@ export class TestEdgecore {
     if (!req.state || !req.deviceName) throw new Error('ReportDeviceStatesRequest requires state and deviceName');
     const allowed = ['online', 'offline', 'ok', 'unknown', 'unhealthy'];
     if (!allowed.includes(req.state.toLowerCase())) throw new Error(`unsupported device state ${req.state}`);
-    this.stateReports.push({ request: req, at: Date.now() });
+    this.keep(this.stateReports, { request: req, at: Date.now() });
     this.states.set(resourceId(req.deviceNamespace, req.deviceName), req.state);
     return {};
   }
