@@ -37,10 +37,12 @@ export interface FakeWorld {
   latencyMs: number;
   /** Extra delay of reads that include these registers, ms. */
   slowRegisters: Map<number, number>;
+  /** Devices whose state() throws Unreachable (e.g. a gateway reporting its link down). */
+  linkDown: Set<string>;
 }
 
 export function newWorld(): FakeWorld {
-  return { values: new Map(), reads: [], writes: [], connects: new Map(), unreachable: new Set(), broken: new Set(), hanging: new Set(), closes: new Map(), maxConcurrent: 0, latencyMs: 0, slowRegisters: new Map() };
+  return { values: new Map(), reads: [], writes: [], connects: new Map(), unreachable: new Set(), broken: new Set(), hanging: new Set(), closes: new Map(), maxConcurrent: 0, latencyMs: 0, slowRegisters: new Map(), linkDown: new Set() };
 }
 
 /** A driver for protocol "fake" backed by a FakeWorld. Registers that were never set read as register*10. */
@@ -85,7 +87,11 @@ export function fakeDriver(world: FakeWorld) {
           if (!regs) world.values.set(device.id, (regs = new Map()));
           regs.set(request.visitor.register, value);
         }),
-        state: () => track(async () => (world.broken.has(device.id) ? 'unhealthy' : 'ok')),
+        state: () =>
+          track(async () => {
+            if (world.linkDown.has(device.id)) throw new MapperError('Unreachable', 'gateway reports its serial link down');
+            return world.broken.has(device.id) ? 'unhealthy' : 'ok';
+          }),
         async close() {
           closed = true;
           world.closes.set(device.id, (world.closes.get(device.id) ?? 0) + 1);

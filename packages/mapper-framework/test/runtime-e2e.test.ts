@@ -190,6 +190,16 @@ describe('isolation: one failing device never affects the others', () => {
     await rig.ec.waitFor(() => rig.ec.stateOf('default/b') === 'ok', 5000, 'b ok again');
   });
 
+  it('state() throwing Unreachable reports offline with the driver's reason and reconnects', async () => {
+    const before = rig.world.connects.get('default/a')!;
+    rig.world.linkDown.add('default/a');
+    await rig.ec.waitFor(() => rig.ec.stateOf('default/a') === 'offline', 5000, 'a offline');
+    assert.match(rig.mapper.device('default/a')?.stateDetail ?? '', /gateway reports its serial link down/);
+    rig.world.linkDown.delete('default/a');
+    await until(() => rig.world.connects.get('default/a')! > before, 5000, 'a reconnected');
+    await rig.ec.waitFor(() => rig.ec.stateOf('default/a') === 'ok', 5000, 'a ok again');
+  });
+
   it('a hanging read times out, counts as a failure, and leads to a reconnect after repeated failures', async () => {
     const before = rig.world.connects.get('default/c')!;
     rig.world.hanging.add('default/c');
