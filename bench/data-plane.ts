@@ -9,7 +9,8 @@
 //   3. REST last-value reads: requests/s with 16 connections, against a raw node:http server
 // Baselines measured in the same sitting: raw ioredis pipelined ZADD, raw mqtt.js QoS 0
 // publishes, raw node:http. Results: bench/results/data-plane.json.
-// Env: DEVICES (150), PROPS (10), CYCLE_MS (100), STEADY_SECONDS (20), OUTAGE_SECONDS (60).
+// Env: DEVICES (150), PROPS (10), CYCLE_MS (100), STEADY_SECONDS (20), OUTAGE_SECONDS (60),
+// DRAIN_LIMIT_SECONDS (300), RESULT_NAME (data-plane).
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -247,7 +248,8 @@ async function main(): Promise<void> {
   };
   console.log('[data-plane] steady', steady);
 
-  // 3. REST last-value reads under the same load.
+  // 3. REST last-value reads under the same load (the subscriber paused so that this process is not the bottleneck).
+  await sub.unsubscribeAsync('bench/#');
   const restUrl = (): string => `http://${rest.host}:${rest.port}/api/v1/device/default/dev-${Math.floor(Math.random() * DEVICES)}/p${Math.floor(Math.random() * PROPS)}`;
   const restRes = await httpLoad(restUrl, 16, 10);
   const rawPort = await freePort();
@@ -259,6 +261,7 @@ async function main(): Promise<void> {
   const rawRes = await httpLoad(() => `http://127.0.0.1:${rawPort}/x`, 16, 10);
   raw.kill();
   console.log('[data-plane] rest', restRes, 'raw node:http', rawRes);
+  await sub.subscribeAsync('bench/#', { qos: 0 });
 
   if (process.env['PROFILE_ONLY']) {
     await child.ask('stop').catch(() => undefined);
@@ -369,8 +372,9 @@ async function main(): Promise<void> {
     loss,
   };
   mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-  writeFileSync(join(root, 'bench', 'results', 'data-plane.json'), `${JSON.stringify(result, null, 2)}\n`);
-  console.log('[data-plane] wrote bench/results/data-plane.json');
+  const file = `${process.env['RESULT_NAME'] ?? 'data-plane'}.json`;
+  writeFileSync(join(root, 'bench', 'results', file), `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`[data-plane] wrote bench/results/${file}`);
 }
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
