@@ -190,7 +190,7 @@ describe('isolation: one failing device never affects the others', () => {
     await rig.ec.waitFor(() => rig.ec.stateOf('default/b') === 'ok', 5000, 'b ok again');
   });
 
-  it('state() throwing Unreachable reports offline with the driver's reason and reconnects', async () => {
+  it('state() throwing Unreachable reports offline with the driver’s reason and reconnects', async () => {
     const before = rig.world.connects.get('default/a')!;
     rig.world.linkDown.add('default/a');
     await rig.ec.waitFor(() => rig.ec.stateOf('default/a') === 'offline', 5000, 'a offline');
