@@ -73,7 +73,8 @@ export class DiskQueue<T extends { readonly ts: number }> {
   private constructor(opts: DiskQueueOptions) {
     this.opts = opts;
     this.dir = opts.dir;
-    this.segmentBytes = Math.max(16 * 1024, Math.min(8 * 1024 * 1024, Math.floor(opts.maxBytes / 8)));
+    // Segments are read whole: keep them small enough that parsing one does not stall the event loop.
+    this.segmentBytes = Math.max(16 * 1024, Math.min(2 * 1024 * 1024, Math.floor(opts.maxBytes / 8)));
   }
 
   /** Opens (creating) the directory and indexes existing segments. */
