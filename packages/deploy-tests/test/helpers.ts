@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Deployment } from 'kubernetes-models/apps/v1';
-import { ConfigMap, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { ConfigMap, Service, ServiceAccount, PersistentVolumeClaim } from 'kubernetes-models/v1';
 import { parse, parseAllDocuments } from 'yaml';
 
 export const repoRoot = new URL('../../../', import.meta.url).pathname;
@@ -66,6 +66,7 @@ export function withPath(obj: unknown, path: string, value: unknown): Obj {
 
 const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'v1/ConfigMap': ConfigMap,
+  'v1/PersistentVolumeClaim': PersistentVolumeClaim,
   'v1/Service': Service,
   'v1/ServiceAccount': ServiceAccount,
   'apps/v1/Deployment': Deployment,
