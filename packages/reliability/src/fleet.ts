@@ -11,6 +11,8 @@ export interface FleetOptions {
   readonly mqttPort: number;
   readonly redisPort: number;
   readonly namePrefix?: string;
+  /** Push the sampled properties to the MQTT and Redis sinks (default true). */
+  readonly push?: boolean;
 }
 
 export const MODEL_NAME = 'soak-thermostat';
@@ -41,7 +43,7 @@ export function modelYaml(): string {
 export function deviceYaml(i: number, opts: FleetOptions): string {
   const name = deviceName(i, opts.namePrefix);
   const cycle = opts.cycleMs;
-  const push = (prop: string) => ({
+  const push = (prop: string) => (opts.push === false ? undefined : {
     mqtt: { address: `tcp://127.0.0.1:${opts.mqttPort}`, topic: `soak/${name}/${prop}`, qos: 1, retained: false },
     dbMethod: { redis: { redisClientConfig: { addr: `127.0.0.1:${opts.redisPort}`, db: 0, poolsize: 4, minIdleConns: 1 } } },
   });
