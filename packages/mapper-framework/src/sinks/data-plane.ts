@@ -15,14 +15,7 @@ import type { Sample, SampleConsumer } from '../sample.js';
 import { type ChannelHooks, SinkChannel, type SinkStatus } from './channel.js';
 import { lookupCredential } from './credentials.js';
 import { DiskQueue } from './disk-queue.js';
-import { createHttpWriter } from './http.js';
-import { createInfluxWriter } from './influxdb2.js';
-import { createMqttWriter } from './mqtt.js';
-import { createMysqlWriter } from './mysql.js';
-import { createOtelWriter } from './otel.js';
-import { createRedisWriter } from './redis.js';
 import { channelDirName, channelKey, channelLabel, parsePushMethod, type Target } from './targets.js';
-import { createTdengineWriter } from './tdengine.js';
 import type { ChannelSpec, CredentialName, SinkRecord, SinkWriter, WriterContext, WriterOptions } from './types.js';
 
 export type { SinkStatus, SinkState } from './channel.js';
@@ -30,22 +23,46 @@ export type { SinkStatus, SinkState } from './channel.js';
 /** Creates the writer of a channel; replaceable for tests. */
 export type WriterFactory = (spec: ChannelSpec, ctx: WriterContext) => SinkWriter;
 
+/**
+ * A writer whose module (and client library: ioredis, mqtt, mysql2, @tdengine/rest) is loaded on
+ * first use, so a mapper without that sink never pays for the library in memory or start-up time.
+ */
+function lazyWriter(load: () => Promise<SinkWriter>): SinkWriter {
+  let writer: Promise<SinkWriter> | undefined;
+  let closed = false;
+  const get = (): Promise<SinkWriter> => (writer ??= load());
+  return {
+    async write(records, signal) {
+      return (await get()).write(records, signal);
+    },
+    async ready(signal) {
+      const w = await get();
+      await w.ready?.(signal);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (writer) await (await writer.catch(() => undefined))?.close();
+    },
+  };
+}
+
 export const defaultWriterFactory: WriterFactory = (spec, ctx) => {
   switch (spec.kind) {
     case 'http':
-      return createHttpWriter(spec, ctx);
+      return lazyWriter(async () => (await import('./http.js')).createHttpWriter(spec, ctx));
     case 'mqtt':
-      return createMqttWriter(spec, ctx);
+      return lazyWriter(async () => (await import('./mqtt.js')).createMqttWriter(spec, ctx));
     case 'otel':
-      return createOtelWriter(spec, ctx);
+      return lazyWriter(async () => (await import('./otel.js')).createOtelWriter(spec, ctx));
     case 'redis':
-      return createRedisWriter(spec, ctx);
+      return lazyWriter(async () => (await import('./redis.js')).createRedisWriter(spec, ctx));
     case 'tdengine':
-      return createTdengineWriter(spec, ctx);
+      return lazyWriter(async () => (await import('./tdengine.js')).createTdengineWriter(spec, ctx));
     case 'mysql':
-      return createMysqlWriter(spec, ctx);
+      return lazyWriter(async () => (await import('./mysql.js')).createMysqlWriter(spec, ctx));
     case 'influxdb2':
-      return createInfluxWriter(spec, ctx);
+      return lazyWriter(async () => (await import('./influxdb2.js')).createInfluxWriter(spec, ctx));
   }
 };
 

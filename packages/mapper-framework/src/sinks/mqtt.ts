@@ -12,10 +12,7 @@ export function mqttPayload(format: 'text' | 'json', r: SinkRecord, topic: strin
 }
 
 /** mqtt.js takes `mqtt://`, `mqtts://`, `tcp://`, `ssl://`, `ws://`; upstream samples also use a bare `host:port`. */
-export function normalizeMqttAddress(address: string): string {
-  const a = address.trim();
-  return /^[a-z]+:\/\//i.test(a) ? a : `mqtt://${a}`;
-}
+import { normalizeMqttAddress } from './targets.js';
 
 export function createMqttWriter(spec: { address: string }, ctx: WriterContext): SinkWriter {
   const url = normalizeMqttAddress(spec.address);

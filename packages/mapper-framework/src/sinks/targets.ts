@@ -6,7 +6,6 @@ import { createHash } from 'node:crypto';
 import type { PushMethod } from '../generated/v1beta1/api.js';
 import { MapperError } from '../errors.js';
 import { DEFAULT_HTTP_TIMEOUT_MS, httpPushUrl, redactUrl } from './http.js';
-import { normalizeMqttAddress } from './mqtt.js';
 import type { ChannelSpec, InfluxRoute, MqttRoute } from './types.js';
 
 /** One place a property's samples go. */
@@ -138,4 +137,10 @@ export function parsePushMethod(pm: PushMethod | undefined, where: { device: str
     else targets.push(target({ kind: 'mysql', addr: c.addr.trim(), database: c.database, userName: c.userName }));
   }
   return { targets, problems };
+}
+
+/** Broker URL of an upstream MQTT address (`tcp://host:1883`, `mqtt://…`, or bare `host:port`). */
+export function normalizeMqttAddress(address: string): string {
+  const a = address.trim();
+  return /^[a-z]+:\/\//i.test(a) ? a : `mqtt://${a}`;
 }
