@@ -10,7 +10,7 @@ const root = new URL('..', import.meta.url).pathname;
 const files = [];
 function walk(dir) {
   for (const name of readdirSync(dir)) {
-    if (name === 'node_modules' || name === 'dist' || name.startsWith('.')) continue;
+    if (name === 'node_modules' || name === 'dist' || name === 'templates' || name.startsWith('.')) continue;
     const p = join(dir, name);
     const st = statSync(p);
     if (st.isDirectory()) walk(p);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,5 +85,56 @@ describe('mapper-virtual (the bin, as a process)', () => {
     assert.match(r.stderr, /exists and is not a socket; refusing to delete it/);
     assert.equal(readFileSync(join(dir, 'virtual.sock'), 'utf8'), 'precious');
     rmSync(join(dir, 'virtual.sock'));
+  });
+});
+
+describe('mapper-virtual doctor / schema / --help', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mkvd-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('doctor passes the example config and devices (socket check skipped)', () => {
+    writeFileSync(join(dir, 'config.yaml'), config(dir));
+    const r = spawnSync(BIN, ['doctor', '--config-file', join(dir, 'config.yaml'), '--devices', join(root, 'resources'), '--skip-socket'], { encoding: 'utf8', cwd: dir });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /0 error\(s\), 0 warning\(s\) — checked .*config\.yaml, 1 YAML file\(s\) \(1 model\(s\), 2 device\(s\)\), edgecore socket: skipped/);
+  });
+
+  it('doctor reports every problem with file, line, path and a fix, and exits 1', () => {
+    const bad = readFileSync(join(root, 'resources', 'devices.yaml'), 'utf8')
+      .replace('kind: randomWalk', 'kind: sawtooth')
+      .replace('value: "21.5"', 'value: "45"')
+      .replace('seed: 2', 'seed: { nested: 1 }');
+    mkdirSync(join(dir, 'bad'), { recursive: true });
+    writeFileSync(join(dir, 'bad', 'devices.yaml'), bad);
+    const r = spawnSync(BIN, ['doctor', '--config-file', join(dir, 'config.yaml'), '--devices', join(dir, 'bad'), '--json'], { encoding: 'utf8', cwd: dir });
+    assert.equal(r.status, 1, r.stderr);
+    const report = JSON.parse(r.stdout) as { problems: { severity: string; file: string; path: string; message: string; line?: number; hint?: string }[]; checked: { socket: string } };
+    const find = (re: RegExp) => report.problems.find((p) => re.test(`${p.path} ${p.message}`));
+    const visitor = find(/properties\[0\]\.visitors\.configData\.kind/);
+    assert.ok(visitor?.line && visitor.hint, 'bad visitor value named with its line and a hint');
+    assert.ok(find(/desired\.value.*above the maximum 30/), 'desired value outside the model range');
+    assert.ok(find(/thermostat-2.*an object cannot be sent/), 'nested configData');
+    assert.equal(report.checked.socket, 'unreachable', 'edgecore socket checked');
+  });
+
+  it('schema writes JSON Schemas of config.yaml and the driver’s configData', () => {
+    const r = spawnSync(BIN, ['schema', '--out', join(dir, 'schema')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const visitor = JSON.parse(readFileSync(join(dir, 'schema', 'visitor-config.schema.json'), 'utf8')) as { properties: Record<string, { enum?: string[] }> };
+    assert.deepEqual(visitor.properties['kind']?.enum, ['randomWalk', 'counter', 'sine', 'toggle', 'constant']);
+    assert.ok(existsSync(join(dir, 'schema', 'config.schema.json')));
+    assert.ok(existsSync(join(dir, 'schema', 'devices.schema.json')));
+  });
+
+  it('--help prints usage; unknown flags exit 2 with the usage', () => {
+    const h = spawnSync(BIN, ['--help'], { encoding: 'utf8' });
+    assert.equal(h.status, 0);
+    assert.match(h.stdout, /mapper-virtual doctor \[--config-file FILE\]/);
+    const bad = spawnSync(BIN, ['--config', 'x.yaml'], { encoding: 'utf8' });
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /Unknown option '--config'/);
+    const misplaced = spawnSync(BIN, ['--devices', 'x'], { encoding: 'utf8' });
+    assert.equal(misplaced.status, 2);
+    assert.match(misplaced.stderr, /--devices is only valid with: doctor/);
   });
 });

@@ -8,6 +8,10 @@ export type { LastValue } from './runtime/last-values.js';
 export { loadMapperConfig, parseMapperConfig, mapperConfigSchema, type MapperConfig, type LoadedConfig } from './config.js';
 export { createLogger, levelForVerbosity } from './logger.js';
 
+/* ── Tooling: `mapper-<protocol> doctor` / `schema` ── */
+export { runDoctor, formatDoctorReport, type DoctorOptions, type DoctorReport, type DoctorProblem } from './tooling/doctor.js';
+export { buildSchemas, writeSchemas } from './tooling/schemas.js';
+
 /* ── Writing a driver ── */
 export {
   defineDriver,

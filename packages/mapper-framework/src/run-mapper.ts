@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import type { Logger } from 'pino';
-import yargs from 'yargs';
+import { resolve } from 'node:path';
+import { parseArgs as parseCli } from 'node:util';
 import { loadMapperConfig, type MapperConfig, parseMapperConfig } from './config.js';
 import { type DiscoveredDevice, type DriverDefinition, isDiscoverable } from './driver.js';
 import { MapperError, toMapperError } from './errors.js';
@@ -62,20 +63,69 @@ export interface MapperHandle {
 }
 
 interface CliArgs {
+  command: 'run' | 'doctor' | 'schema' | 'help';
   configFile: string;
   v: number;
+  devices: string[];
+  skipSocket: boolean;
+  json: boolean;
+  out: string;
 }
 
+const USAGE = `usage:
+  <mapper> [--config-file FILE] [--v N]           run the mapper (defaults: ./config.yaml, 1)
+  <mapper> doctor [--config-file FILE] [--devices PATH]... [--skip-socket] [--json]
+                                                 check config.yaml and Device/DeviceModel YAML against this
+                                                 driver's schemas and the CRD rules, and edgecore's socket
+  <mapper> schema [--out DIR]                    write JSON Schemas of config.yaml and the driver's configData
+--v is klog-style verbosity: 0 warn, 1 info, 2-3 debug, 4+ trace.
+`;
+
+/** Parses the mapper command line (node:util parseArgs: no extra dependency in every mapper process). */
 function parseArgs(argv: readonly string[], defaultConfigFile: string): CliArgs {
-  const parsed = yargs([...argv])
-    .scriptName('mapper')
-    .option('config-file', { type: 'string', default: defaultConfigFile, describe: 'path of config.yaml' })
-    .option('v', { type: 'number', default: 1, describe: 'log verbosity (klog style: 0 warn, 1 info, 2-3 debug, 4+ trace)' })
-    .strict()
-    .help()
-    .version(false)
-    .parseSync();
-  return { configFile: parsed['config-file'], v: parsed.v };
+  let parsed: ReturnType<typeof parseCli>;
+  try {
+    parsed = parseCli({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        'config-file': { type: 'string' },
+        v: { type: 'string' },
+        devices: { type: 'string', multiple: true },
+        'skip-socket': { type: 'boolean' },
+        json: { type: 'boolean' },
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new MapperError('InvalidConfig', `${(err as Error).message}\n${USAGE}`, { key: 'argv' });
+  }
+  const values = parsed.values as Record<string, string | string[] | boolean | undefined>;
+  const [sub, ...extra] = parsed.positionals;
+  if (extra.length > 0 || (sub !== undefined && sub !== 'doctor' && sub !== 'schema')) {
+    throw new MapperError('InvalidConfig', `unexpected argument "${extra[0] ?? sub}"\n${USAGE}`, { key: 'argv' });
+  }
+  const command: CliArgs['command'] = values['help'] ? 'help' : (sub as 'doctor' | 'schema' | undefined) ?? 'run';
+  const onlyFor: Record<string, CliArgs['command'][]> = { devices: ['doctor'], 'skip-socket': ['doctor'], json: ['doctor'], out: ['schema'] };
+  for (const [opt, cmds] of Object.entries(onlyFor)) {
+    if (values[opt] !== undefined && command !== 'help' && !cmds.includes(command)) {
+      throw new MapperError('InvalidConfig', `--${opt} is only valid with: ${cmds.join(', ')}\n${USAGE}`, { key: `--${opt}` });
+    }
+  }
+  const vText = (values['v'] as string | undefined) ?? '1';
+  const v = Number(vText);
+  if (!Number.isInteger(v) || v < 0) throw new MapperError('InvalidConfig', `--v: "${vText}" is not a verbosity level (0, 1, 2, …)`, { key: '--v' });
+  return {
+    command,
+    configFile: (values['config-file'] as string | undefined) ?? defaultConfigFile,
+    v,
+    devices: (values['devices'] as string[] | undefined) ?? ['devices'],
+    skipSocket: values['skip-socket'] === true,
+    json: values['json'] === true,
+    out: (values['out'] as string | undefined) ?? 'schema',
+  };
 }
 
 /**
@@ -143,9 +193,18 @@ export async function createMapper<P, V>(options: RunMapperOptions<P, V>): Promi
  * await runMapper({ driver });
  */
 export async function runMapper<P, V>(options: RunMapperOptions<P, V>): Promise<MapperHandle> {
+  const argv = options.argv ?? process.argv.slice(2);
+  let args: CliArgs;
+  try {
+    args = parseArgs(argv, options.configFile ?? './config.yaml');
+  } catch (err) {
+    process.stderr.write(`mapper: ${toMapperError(err).message}\n`);
+    process.exit(2);
+  }
+  if (args.command !== 'run') process.exit(await runTool(options.driver as DriverDefinition<unknown, unknown>, args));
   let handle: MapperHandle;
   try {
-    handle = await createMapper({ ...options, argv: options.argv ?? process.argv.slice(2) });
+    handle = await createMapper({ ...options, argv });
   } catch (err) {
     const e = toMapperError(err);
     process.stderr.write(`mapper: ${e.message}\n`);
@@ -174,4 +233,27 @@ export async function runMapper<P, V>(options: RunMapperOptions<P, V>): Promise<
     process.on('SIGINT', onSignal);
   }
   return handle;
+}
+
+/** `doctor`, `schema` and `--help`; resolves with the exit code. */
+async function runTool(driver: DriverDefinition<unknown, unknown>, args: CliArgs): Promise<number> {
+  if (args.command === 'help') {
+    process.stdout.write(USAGE.replaceAll('<mapper>', `mapper-${driver.protocol}`));
+    return 0;
+  }
+  try {
+    if (args.command === 'schema') {
+      const { writeSchemas } = await import('./tooling/schemas.js');
+      const files = await writeSchemas(driver, resolve(args.out));
+      process.stdout.write(`wrote ${files.join(', ')}\n`);
+      return 0;
+    }
+    const { runDoctor, formatDoctorReport } = await import('./tooling/doctor.js');
+    const report = await runDoctor({ driver, configFile: args.configFile, devices: args.devices, checkSocket: !args.skipSocket });
+    process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : formatDoctorReport(report));
+    return report.errors > 0 ? 1 : 0;
+  } catch (err) {
+    process.stderr.write(`mapper ${args.command}: ${toMapperError(err).message}\n`);
+    return 2;
+  }
 }
