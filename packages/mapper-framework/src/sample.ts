@@ -20,6 +20,8 @@ export interface Sample {
   readonly text: string;
   /** Source or read time, ms since epoch. */
   readonly timestamp: number;
+  /** The property's `collectCycle` in ms (how often it is read). */
+  readonly collectCycle: number;
   /** The property's `reportCycle` in ms (push cadence for sinks that batch by cycle). */
   readonly reportCycle: number;
   /** The property's push/database configuration, when the Device declares one. */

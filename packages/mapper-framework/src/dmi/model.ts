@@ -17,11 +17,16 @@ export interface ModelPropertySpec {
   readonly name: string;
   readonly description: string;
   readonly type: PropertyType;
+  /** `type` exactly as the DeviceModel spells it (e.g. `FLOAT`), for upstream-compatible output. */
+  readonly rawType: string;
   readonly accessMode: AccessMode;
   /** Parsed `minimum`, when it is a number. */
   readonly minimum: number | undefined;
   /** Parsed `maximum`, when it is a number. */
   readonly maximum: number | undefined;
+  /** `minimum`/`maximum` exactly as the DeviceModel spells them ('' when absent). */
+  readonly minimumText: string;
+  readonly maximumText: string;
   readonly unit: string;
 }
 
@@ -145,9 +150,12 @@ export function modelFromProto(m: DeviceModel): Decoded<DeviceModelSpec> {
       name: p.name,
       description: p.description,
       type,
+      rawType: p.type,
       accessMode: access === 'readwrite' ? 'ReadWrite' : 'ReadOnly',
       minimum,
       maximum,
+      minimumText: p.minimum,
+      maximumText: p.maximum,
       unit: p.unit,
     });
   }

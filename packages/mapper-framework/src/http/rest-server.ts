@@ -215,11 +215,11 @@ export function startRestServer(opts: RestServerOptions): Promise<RestServer> {
     const m = d.model;
     const props = m.properties.map((p) => ({
       name: p.name || undefined,
-      dataType: p.type.toUpperCase(),
+      dataType: p.rawType,
       description: p.description || undefined,
       accessMode: p.accessMode || undefined,
-      minimum: p.minimum === undefined ? undefined : String(p.minimum),
-      maximum: p.maximum === undefined ? undefined : String(p.maximum),
+      minimum: p.minimumText === '' ? undefined : p.minimumText,
+      maximum: p.maximumText === '' ? undefined : p.maximumText,
       unit: p.unit || undefined,
     }));
     const fields: Record<string, unknown> = { id: m.id, name: m.name || undefined, namespace: m.namespace || undefined };

@@ -46,36 +46,51 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** Races a promise against a timeout and an abort signal; rejects with a TimeoutError / the abort reason. */
+/**
+ * Runs `work` with a signal that aborts after `ms` or when `parent` aborts; rejects with a
+ * TimeoutError / the parent's reason, whichever comes first, even if `work` ignores its signal.
+ * (One controller, one timer, one promise per call: this runs for every device read.)
+ */
 export function withTimeout<T>(work: (signal: AbortSignal) => Promise<T>, ms: number, parent: AbortSignal, what: string): Promise<T> {
+  if (parent.aborted) return Promise.reject(parent.reason);
   const ctl = new AbortController();
-  const onParent = (): void => ctl.abort(parent.reason);
-  if (parent.aborted) ctl.abort(parent.reason);
-  else parent.addEventListener('abort', onParent, { once: true });
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+  return new Promise<T>((resolve, reject) => {
+    let done = false;
+    const finish = (): boolean => {
+      if (done) return false;
+      done = true;
+      clearTimeout(timer);
+      parent.removeEventListener('abort', onParent);
+      return true;
+    };
+    const onParent = (): void => {
+      if (!finish()) return;
+      ctl.abort(parent.reason);
+      reject(parent.reason);
+    };
+    const timer = setTimeout(() => {
+      if (!finish()) return;
       const err = new Error(`${what} timed out after ${ms} ms`);
       err.name = 'TimeoutError';
       ctl.abort(err);
       reject(err);
     }, ms);
-  });
-  const aborted = new Promise<never>((_, reject) => {
-    if (ctl.signal.aborted) reject(ctl.signal.reason);
-    else ctl.signal.addEventListener('abort', () => reject(ctl.signal.reason), { once: true });
-  });
-  let p: Promise<T>;
-  try {
-    p = work(ctl.signal);
-  } catch (err) {
-    p = Promise.reject(err);
-  }
-  return Promise.race([p, timeout, aborted]).finally(() => {
-    clearTimeout(timer);
-    parent.removeEventListener('abort', onParent);
-    // Swallow late rejections of the losers.
-    p.catch(() => undefined);
+    parent.addEventListener('abort', onParent, { once: true });
+    let p: Promise<T>;
+    try {
+      p = work(ctl.signal);
+    } catch (err) {
+      if (finish()) reject(err);
+      return;
+    }
+    p.then(
+      (v) => {
+        if (finish()) resolve(v);
+      },
+      (err: unknown) => {
+        if (finish()) reject(err);
+      },
+    );
   });
 }
 

@@ -520,6 +520,7 @@ export class DeviceRunner<P, V> {
         value: res.value,
         text: formatValue(res.value),
         timestamp: res.timestamp ?? now,
+        collectCycle: p.spec.collectCycle,
         reportCycle: p.spec.reportCycle,
         pushMethod: p.spec.pushMethod,
       });
@@ -570,7 +571,8 @@ export class DeviceRunner<P, V> {
           value: r.value,
           text: formatValue(r.value),
           timestamp: r.timestamp ?? Date.now(),
-          reportCycle: p.spec.reportCycle,
+          collectCycle: p.spec.collectCycle,
+        reportCycle: p.spec.reportCycle,
           pushMethod: p.spec.pushMethod,
         },
       ]);

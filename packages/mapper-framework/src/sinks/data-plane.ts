@@ -214,7 +214,7 @@ export class DataPlane implements SampleConsumer {
   /** Whether a property ships every sample; undefined when its collectCycle is unknown (then every sample ships until it is). */
   private shipsEverySample(s: Sample): boolean | undefined {
     if (this.config.data_plane.push_mode === 'every_sample') return true;
-    const collect = this.collectCycle(s.deviceId, s.property);
+    const collect = s.collectCycle ?? this.collectCycle(s.deviceId, s.property);
     return collect === undefined ? undefined : s.reportCycle <= collect;
   }
 
