@@ -138,3 +138,44 @@ describe('mapper-virtual doctor / schema / --help', () => {
     assert.match(misplaced.stderr, /--devices is only valid with: doctor/);
   });
 });
+
+describe('liveness when edgecore’s socket refuses access', () => {
+  it('/healthz turns 503 naming the socket after MapperRegister keeps failing with EACCES; /readyz is 503 throughout', async () => {
+    if (process.getuid?.() !== 0) return; // needs root to run the mapper as another user (CI runs as root)
+    const dir = mkdtempSync(join(tmpdir(), 'mkva-'));
+    const edgeDir = join(dir, 'edge');
+    mkdirSync(edgeDir, { mode: 0o700 }); // edgecore's directory: the mapper's user cannot enter it
+    const ec = await TestEdgecore.start({ socketPath: join(edgeDir, 'dmi.sock'), limiter: false });
+    const { chmodSync } = await import('node:fs');
+    chmodSync(dir, 0o777);
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    writeFileSync(
+      join(dir, 'config.yaml'),
+      `grpc_server:\n  socket_path: ${dir}/virtual.sock\ncommon:\n  name: v\n  protocol: virtual\n  edgecore_sock: ${edgeDir}/dmi.sock\n  http_port: ${port}\nruntime:\n  unhealthy_after_ms: 1500\ndata_plane:\n  buffer_dir: ${dir}/buffer\n`,
+    );
+    const child = spawn('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, join(root, 'bin', 'mapper-virtual.js'), '--config-file', join(dir, 'config.yaml')], { stdio: 'ignore' });
+    try {
+      const get = async (path: string): Promise<{ status: number; body: string }> => {
+        for (let i = 0; i < 50; i++) {
+          try {
+            const r = await fetch(`http://127.0.0.1:${port}${path}`);
+            return { status: r.status, body: await r.text() };
+          } catch {
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        }
+        throw new Error(`no REST server on ${port}`);
+      };
+      assert.equal((await get('/healthz')).status, 200, 'healthy at first');
+      assert.equal((await get('/readyz')).status, 503, 'not ready: not registered');
+      await new Promise((r) => setTimeout(r, 2500));
+      const h = await get('/healthz');
+      assert.equal(h.status, 503);
+      assert.match(h.body, /refused access to edgecore's socket .*dmi\.sock/);
+    } finally {
+      child.kill('SIGKILL');
+      await ec.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

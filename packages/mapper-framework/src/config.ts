@@ -57,6 +57,8 @@ export const mapperConfigSchema = z.object({
       reconnect_after_failures: z.coerce.number().int().positive().default(3),
       /** Deadline of one DMI call to edgecore. */
       dmi_timeout_ms: ms(5000),
+      /** /healthz turns 503 after MapperRegister has been refused socket access (EACCES) this long. */
+      unhealthy_after_ms: ms(60_000),
     })
     .prefault({}),
   /** REST API, /metrics and health endpoints (Mapperkit). The port is `common.http_port`. */
@@ -64,8 +66,8 @@ export const mapperConfigSchema = z.object({
     .object({
       /** Serve the REST API at all. */
       enabled: z.boolean().default(true),
-      /** Bind address; upstream binds 0.0.0.0, Mapperkit defaults to loopback. */
-      bind_address: z.string().min(1).default('127.0.0.1'),
+      /** Bind address; upstream binds 0.0.0.0, Mapperkit defaults to loopback (or env MAPPER_REST_BIND_ADDRESS). */
+      bind_address: z.string().min(1).default(process.env['MAPPER_REST_BIND_ADDRESS'] || '127.0.0.1'),
       /** File holding a bearer token that write routes require (a mounted Secret); env REST_TOKEN / REST_TOKEN_FILE also work. */
       write_token_file: z.string().default(''),
     })

@@ -15,7 +15,7 @@ export interface RuntimeObserver {
   /** A device's state changed. */
   onState?(event: { deviceId: string; state: DeviceState; reason: string | undefined }): void;
   /** A call to edgecore (MapperRegister, ReportDeviceStatus, ReportDeviceStates) finished; `code` is the gRPC status (0 = OK). */
-  onDmiCall?(event: { method: string; durationMs: number; code: number }): void;
+  onDmiCall?(event: { method: string; durationMs: number; code: number; error?: string }): void;
   /** Registration with edgecore changed (registered = true after MapperRegister succeeded). */
   onRegistration?(event: { registered: boolean }): void;
 }

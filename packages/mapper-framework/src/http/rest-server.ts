@@ -27,6 +27,8 @@ export interface RestBackend {
   writeProperty(namespace: string, name: string, property: string, value: string, signal?: AbortSignal): Promise<PropertyValue>;
   /** Registered with edgecore (readiness). */
   registered(): boolean;
+  /** Liveness: a reason when the process should be restarted (optional; healthy without it). */
+  unhealthy?(): string | undefined;
   sinks(): readonly SinkStatus[];
   /** Prometheus exposition; undefined disables /metrics. */
   metrics?: { render(): Promise<string>; readonly contentType: string };
@@ -249,7 +251,13 @@ export function startRestServer(opts: RestServerOptions): Promise<RestServer> {
   const route = (method: string, seg: string[]): Handler | 'method' | undefined => {
     const [a, v, kind, ...rest] = seg;
     if (seg.length === 1) {
-      if (a === 'healthz') return method === 'GET' ? async () => [200, '{"status":"ok"}'] : 'method';
+      if (a === 'healthz') {
+        if (method !== 'GET') return 'method';
+        return async () => {
+          const why = backend.unhealthy?.();
+          return why === undefined ? [200, '{"status":"ok"}'] : [503, `{"status":"unhealthy","reason":${goJson(why)}}`];
+        };
+      }
       if (a === 'readyz')
         return method === 'GET' ? async () => (backend.registered() ? [200, '{"status":"ready"}'] : [503, '{"status":"not registered with edgecore"}']) : 'method';
       if (a === 'metrics' && backend.metrics) {

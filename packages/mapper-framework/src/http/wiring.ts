@@ -37,10 +37,30 @@ export function createDataPlaneWiring(config: MapperConfig, log: Logger): DataPl
   let rest: RestServer | undefined;
   let stopped = false;
   let registered = false;
-  let backend: Omit<RestBackend, 'sinks' | 'metrics' | 'registered'> | undefined;
+  let backend: Omit<RestBackend, 'sinks' | 'metrics' | 'registered' | 'unhealthy'> | undefined;
+  // Liveness: a mapper refused access to edgecore's socket never recovers by itself (the socket
+  // was re-created with other permissions, e.g. by an edgecore restart under a restrictive umask);
+  // a pod restart re-runs the chart's socket-directory preparation. So /healthz fails after a while.
+  let deniedSince: number | undefined;
+  let deniedReason = '';
+  const health: RuntimeObserver = {
+    onRegistration: (e) => (registered = e.registered),
+    onDmiCall: (e) => {
+      if (e.method !== 'MapperRegister') return;
+      if (e.code === 0) deniedSince = undefined;
+      else if (e.error && /EACCES|permission denied/i.test(e.error)) {
+        deniedSince ??= Date.now();
+        deniedReason = e.error;
+      }
+    },
+  };
+  const unhealthy = (): string | undefined =>
+    deniedSince !== undefined && Date.now() - deniedSince >= config.runtime.unhealthy_after_ms
+      ? `MapperRegister has been refused access to edgecore's socket ${config.common.edgecore_sock} for ${Math.round((Date.now() - deniedSince) / 1000)} s: ${deniedReason}`
+      : undefined;
   return {
     consumers: [dataPlane, metrics.consumer],
-    observers: [metrics, { onRegistration: (e) => (registered = e.registered) }],
+    observers: [metrics, health],
     attach(b) {
       backend = b;
       dataPlane.setCollectCycleLookup((id, prop) => b.device(id)?.spec.properties.find((p) => p.name === prop)?.collectCycle);
@@ -53,7 +73,7 @@ export function createDataPlaneWiring(config: MapperConfig, log: Logger): DataPl
       const port = config.common.http_port;
       try {
         const writeToken = resolveWriteToken(config.rest.write_token_file);
-        rest = await startRestServer({ backend: { ...backend, registered: () => registered, sinks: () => dataPlane.status(), metrics }, host, port, writeToken, log: log.child({ component: 'rest' }) });
+        rest = await startRestServer({ backend: { ...backend, registered: () => registered, unhealthy, sinks: () => dataPlane.status(), metrics }, host, port, writeToken, log: log.child({ component: 'rest' }) });
         if (stopped) {
           await rest.close();
           return;

@@ -53,7 +53,8 @@ export class EdgecoreLink implements ReportTransport {
     const started = performance.now();
     return new Promise<T>((res, rej) => {
       start((err, out) => {
-        notify(this.opts.observers ?? [], 'onDmiCall', { method, durationMs: performance.now() - started, code: err ? (err.code ?? status.UNKNOWN) : status.OK });
+        const durationMs = performance.now() - started;
+        notify(this.opts.observers ?? [], 'onDmiCall', err ? { method, durationMs, code: err.code ?? status.UNKNOWN, error: err.details || err.message } : { method, durationMs, code: status.OK });
         if (err) rej(err);
         else res(out);
       });
