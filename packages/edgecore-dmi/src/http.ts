@@ -64,8 +64,17 @@ export async function startHttpApi(server: EdgecoreDmi, listen: string): Promise
   server.events.on('event', onEvent);
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    let url: URL;
+    let parts: string[];
+    try {
+      const raw = req.url ?? '/';
+      // "//x" would be taken for a host by new URL(path, base); no route starts with "//".
+      if (!raw.startsWith('/') || raw.startsWith('//')) throw new Error('not an absolute path');
+      url = new URL(raw, 'http://localhost');
+      parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    } catch (err) {
+      throw new MapperError('InvalidConfig', `bad request path ${JSON.stringify(req.url)}: ${(err as Error).message}`, { key: 'path' });
+    }
     const method = req.method ?? 'GET';
     if (method === 'GET' && (url.pathname === '/' || url.pathname === '/index.html')) {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });

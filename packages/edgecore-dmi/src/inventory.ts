@@ -5,7 +5,7 @@
 // merged in). Every problem names its file, line and field; a bad object never affects the
 // others, and a bad edit of an object that was good keeps its last good version in service.
 import { createHash } from 'node:crypto';
-import { CRD_API_VERSION, type Device, type DeviceModel, deviceModelToProto, deviceToProto } from '@mapperkit/framework/dmi';
+import { CRD_API_VERSION, type Device, type DeviceModel, deviceModelToProto, deviceToProto, MAX_YAML_DEPTH, yamlNestingDepth } from '@mapperkit/framework/dmi';
 import { type Document, LineCounter, parseAllDocuments } from 'yaml';
 
 export type Kind = 'Device' | 'DeviceModel';
@@ -183,8 +183,21 @@ function nodeLine(doc: Document, counter: LineCounter, path: readonly (string | 
 export function parseSource(source: string, content: string): { objects: RawObject[]; problems: Problem[] } {
   const objects: RawObject[] = [];
   const problems: Problem[] = [];
+  // The yaml library's recursive parser overflows the stack on deep nesting (and a second attempt
+  // can abort V8): refuse such text before parsing it.
+  const depth = yamlNestingDepth(content);
+  if (depth > MAX_YAML_DEPTH) {
+    problems.push({ severity: 'error', source, line: 1, message: `${source}: YAML nested ${depth} levels deep (limit ${MAX_YAML_DEPTH}); not loaded` });
+    return { objects, problems };
+  }
   const counter = new LineCounter();
-  const docs = parseAllDocuments(content, { lineCounter: counter, prettyErrors: false });
+  let docs: ReturnType<typeof parseAllDocuments>;
+  try {
+    docs = parseAllDocuments(content, { lineCounter: counter, prettyErrors: false });
+  } catch (err) {
+    problems.push({ severity: 'error', source, line: 1, message: `${source}: ${(err as Error).message}` });
+    return { objects, problems };
+  }
   const list = Array.isArray(docs) ? docs : [];
   if (!Array.isArray(docs)) {
     // parseAllDocuments returns an EmptyStream for empty input.

@@ -2,8 +2,8 @@
 // config.yaml: upstream keys (grpc_server.*, common.*) plus optional Mapperkit keys (runtime.*, rest.*, data_plane.*).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { parseYamlDocumentSafely } from './dmi/yaml-guard.js';
 import { MapperError } from './errors.js';
 
 const port = z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -165,12 +165,9 @@ export interface LoadedConfig {
  * the key and the problem (e.g. `config.yaml: common.protocol: required`).
  */
 export function parseMapperConfig(text: string, source = 'config.yaml'): LoadedConfig {
-  const doc = parseDocument(text);
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
-    throw new MapperError('InvalidConfig', `${source}: YAML syntax error: ${e.message}`, { key: source });
-  }
-  const raw: unknown = doc.toJS() ?? {};
+  const parsed = parseYamlDocumentSafely(text);
+  if (parsed.error !== undefined) throw new MapperError('InvalidConfig', `${source}: YAML syntax error: ${parsed.error}`, { key: source });
+  const raw: unknown = parsed.value ?? {};
   const result = mapperConfigSchema.safeParse(raw);
   if (!result.success) {
     const parts = result.error.issues.map((i) => {

@@ -21,6 +21,8 @@ export type ConfigValue = string | number | boolean;
 export type ConfigMap = Record<string, ConfigValue>;
 
 const TYPE_PREFIX = 'type.googleapis.com/google.protobuf.';
+/** Largest finite float32. */
+const FLOAT32_MAX = 3.4028234663852886e38;
 
 /** Wrapper kinds the codec understands. */
 export type WrapperKind = 'String' | 'Bool' | 'Int32' | 'Int64' | 'UInt32' | 'UInt64' | 'Float' | 'Double';
@@ -74,7 +76,8 @@ export function decodeCustomizedValue(cv: CustomizedValue | undefined, onSkip: S
   if (!cv) return out;
   for (const [key, any] of Object.entries(cv.data)) {
     try {
-      out[key] = decodeAny(any);
+      // defineProperty, not assignment: a key named "__proto__" must stay an ordinary key.
+      Object.defineProperty(out, key, { value: decodeAny(any), enumerable: true, writable: true, configurable: true });
     } catch (err) {
       onSkip(key, err instanceof MapperError ? err : new MapperError('InvalidConfig', String(err), { key }));
     }
@@ -99,8 +102,11 @@ export function encodeAnyAs(kind: WrapperKind, value: ConfigValue | bigint): Any
       return enc(Int64Value.encode({ value: BigInt(value) }).finish());
     case 'UInt64':
       return enc(UInt64Value.encode({ value: BigInt(value) }).finish());
-    case 'Float':
-      return enc(FloatValue.encode({ value: Number(value) }).finish());
+    case 'Float': {
+      const n = Number(value);
+      if (Math.abs(n) > FLOAT32_MAX && Number.isFinite(n)) throw new MapperError('InvalidConfig', `number ${n} is beyond the float32 range`);
+      return enc(FloatValue.encode({ value: n }).finish());
+    }
     case 'Double':
       return enc(DoubleValue.encode({ value: Number(value) }).finish());
   }
@@ -117,6 +123,8 @@ export function encodeAnyLikeEdgecore(value: unknown, key: string): Any {
   if (typeof value === 'boolean') return encodeAnyAs('Bool', value);
   if (typeof value === 'number') {
     if (!Number.isFinite(value)) throw new MapperError('InvalidConfig', `${key}: number ${value} is not finite`, { key });
+    // edgecore sends every number as a float32; Go would turn this one into +Inf, which no mapper can use.
+    if (Math.abs(value) > FLOAT32_MAX) throw new MapperError('InvalidConfig', `${key}: number ${value} is beyond the float32 range edgecore sends numbers in`, { key });
     return encodeAnyAs('Float', value);
   }
   if (typeof value === 'bigint') return encodeAnyAs('Float', Number(value));
@@ -131,6 +139,8 @@ export function encodeAnyLikeEdgecore(value: unknown, key: string): Any {
 /** Encodes a flat map as edgecore does; see {@link encodeAnyLikeEdgecore}. `where` prefixes key names in errors. */
 export function encodeCustomizedValue(map: Record<string, unknown> | undefined, where = 'configData'): CustomizedValue {
   const data: Record<string, Any> = {};
-  for (const [k, v] of Object.entries(map ?? {})) data[k] = encodeAnyLikeEdgecore(v, `${where}.${k}`);
+  for (const [k, v] of Object.entries(map ?? {})) {
+    Object.defineProperty(data, k, { value: encodeAnyLikeEdgecore(v, `${where}.${k}`), enumerable: true, writable: true, configurable: true });
+  }
   return { data };
 }

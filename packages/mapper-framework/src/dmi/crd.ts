@@ -2,7 +2,6 @@
 // devices.kubeedge.io/v1beta1 Device and DeviceModel objects → DMI proto messages, converted
 // as edgecore converts them (dtcommon.ConvertDevice / ConvertDeviceModel, and the v1.22+
 // model-default override of dmicache.GetOverriddenDevice).
-import { parseAllDocuments } from 'yaml';
 import { MapperError } from '../errors.js';
 import type {
   DBMethod,
@@ -15,6 +14,7 @@ import type {
 } from '../generated/v1beta1/api.js';
 import { encodeCustomizedValue } from './any-codec.js';
 import { DEFAULT_NAMESPACE } from './model.js';
+import { parseYamlSafely } from './yaml-guard.js';
 
 export const CRD_API_VERSION = 'devices.kubeedge.io/v1beta1';
 
@@ -51,12 +51,20 @@ function bool(o: unknown, name: string, where: string): boolean {
   throw new MapperError('InvalidConfig', `${where}.${name}: expected true or false, got ${JSON.stringify(v)}`, { key: `${where}.${name}` });
 }
 
-function int(o: unknown, name: string, where: string): number {
+function int(o: unknown, name: string, where: string, bits: 32 | 64 = 32): number {
   const v = field(o, name);
   if (v === undefined || v === null) return 0;
   const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
-  if (typeof n === 'number' && Number.isInteger(n)) return n;
-  throw new MapperError('InvalidConfig', `${where}.${name}: expected an integer, got ${JSON.stringify(v)}`, { key: `${where}.${name}` });
+  if (typeof n !== 'number' || !Number.isInteger(n)) {
+    throw new MapperError('InvalidConfig', `${where}.${name}: expected an integer, got ${JSON.stringify(v)}`, { key: `${where}.${name}` });
+  }
+  const limit = bits === 32 ? 2 ** 31 : 2 ** 63;
+  if (n < -limit || n >= limit) throw new MapperError('InvalidConfig', `${where}.${name}: ${n} does not fit in int${bits}`, { key: `${where}.${name}` });
+  return n;
+}
+
+function int64(o: unknown, name: string, where: string): bigint {
+  return BigInt(int(o, name, where, 64));
 }
 
 function obj(o: unknown, name: string, where: string): Obj | undefined {
@@ -142,7 +150,7 @@ function pushMethod(pm: Obj | undefined, where: string): PushMethod | undefined 
   const http = obj(pm, 'http', where);
   if (http) {
     const w = `${where}.http`;
-    out.http = { hostname: str(http, 'hostName', w), port: BigInt(int(http, 'port', w)), requestpath: str(http, 'requestPath', w), timeout: BigInt(int(http, 'timeout', w)) };
+    out.http = { hostname: str(http, 'hostName', w), port: int64(http, 'port', w), requestpath: str(http, 'requestPath', w), timeout: int64(http, 'timeout', w) };
   }
   const mqtt = obj(pm, 'mqtt', where);
   if (mqtt) {
@@ -225,8 +233,8 @@ export function deviceToProto(device: CrdObject, model?: CrdObject): Device {
       name: pname,
       desired: twinProperty(field(p, 'desired'), `${pw}.desired`),
       visitors: hasVisitors ? { protocolName: visitorProtocol, configData: encodeCustomizedValue(visitorData, `${pw}: visitors.configData`) } : undefined,
-      reportCycle: BigInt(int(p, 'reportCycle', pw)),
-      collectCycle: BigInt(int(p, 'collectCycle', pw)),
+      reportCycle: int64(p, 'reportCycle', pw),
+      collectCycle: int64(p, 'collectCycle', pw),
       reportToCloud: bool(p, 'reportToCloud', pw),
       pushMethod: pushMethod(obj(p, 'pushMethod', pw), `${pw}.pushMethod`),
     };
@@ -262,7 +270,7 @@ export function deviceToProto(device: CrdObject, model?: CrdObject): Device {
     status: {
       twins,
       reportToCloud: bool(stateReport, 'reportToCloud', `${where}.spec.stateReport`),
-      reportCycle: BigInt(int(stateReport, 'reportCycle', `${where}.spec.stateReport`)),
+      reportCycle: int64(stateReport, 'reportCycle', `${where}.spec.stateReport`),
     },
   };
 }
@@ -278,14 +286,17 @@ export interface CrdDocuments {
 /** Parses multi-document YAML into Device and DeviceModel objects. Other kinds are reported, not fatal. */
 export function parseCrdYaml(text: string, source = '<input>'): CrdDocuments {
   const out: CrdDocuments = { devices: [], models: [], problems: [] };
-  const docs = parseAllDocuments(text);
-  const all = Array.isArray(docs) ? docs : [docs];
-  all.forEach((doc, i) => {
-    if (doc.errors.length > 0) {
-      out.problems.push(new MapperError('InvalidConfig', `${source} document ${i + 1}: ${doc.errors[0]?.message ?? 'YAML error'}`, { key: source }));
+  const parsed = parseYamlSafely(text);
+  if (parsed.error) {
+    out.problems.push(new MapperError('InvalidConfig', `${source}: ${parsed.error}`, { key: source }));
+    return out;
+  }
+  parsed.docs.forEach((doc, i) => {
+    if (doc.error) {
+      out.problems.push(new MapperError('InvalidConfig', `${source} document ${i + 1}: ${doc.error}`, { key: source }));
       return;
     }
-    const value: unknown = doc.toJS();
+    const value = doc.value;
     if (value === null || value === undefined) return;
     if (!isObj(value)) {
       out.problems.push(new MapperError('InvalidConfig', `${source} document ${i + 1}: not an object`, { key: source }));

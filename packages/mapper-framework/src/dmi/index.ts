@@ -41,3 +41,4 @@ export {
 } from './crd.js';
 export { unixTarget, UnixGrpcServer, prepareSocketPath } from './transport.js';
 export { TokenBucket } from './limiter.js';
+export { parseYamlSafely, parseYamlDocumentSafely, yamlNestingDepth, MAX_YAML_DEPTH, type SafeYaml } from './yaml-guard.js';

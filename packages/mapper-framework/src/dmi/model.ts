@@ -94,6 +94,8 @@ export const DEFAULT_NAMESPACE = 'default';
 export const DEFAULT_CYCLE_MS = 1000;
 /** Cycles above this are taken for pre-v1.17 nanosecond values. */
 const NANOSECOND_THRESHOLD_MS = 1_000_000_000;
+/** Longest cycle: Node's timers hold at most 2^31-1 ms. */
+export const MAX_CYCLE_MS = 2 ** 31 - 1;
 
 /** `namespace/name`, with the namespace defaulted to `default`. */
 export function resourceId(namespace: string | undefined, name: string): string {
@@ -179,6 +181,11 @@ function cycle(raw: bigint, what: string, device: string, property: string, prob
       }),
     );
     ms = converted;
+  }
+  if (ms > MAX_CYCLE_MS) {
+    // Node runs a timer beyond 2^31-1 ms after 1 ms: never schedule one.
+    problems.push(new MapperError('InvalidConfig', `device ${device} property ${property}: ${what} ${ms} ms is too long; using ${MAX_CYCLE_MS} ms (24.8 days)`, { device, property, key: what }));
+    ms = MAX_CYCLE_MS;
   }
   return ms;
 }

@@ -2,7 +2,7 @@
 // One running device: connect with backoff, poll on collectCycle (one read() per tick for all
 // due properties), subscriptions, desired writes, state checks, reconnect on loss.
 import type { Logger } from 'pino';
-import type { PropertyType } from '../dmi/model.js';
+import { MAX_CYCLE_MS, type PropertyType } from '../dmi/model.js';
 import {
   DEVICE_STATES,
   type DeviceClient,
@@ -323,10 +323,11 @@ export class DeviceRunner<P, V> {
       const lose = (cause: unknown): void => finish(new ConnectionLost('connection lost', { cause }));
 
       const later = (ms: number, fn: () => void): void => {
+        // Node fires a timer beyond 2^31-1 ms after 1 ms; wake up early instead (the tick re-plans).
         const t = setTimeout(() => {
           timers.delete(t);
           if (!done) fn();
-        }, ms);
+        }, Math.min(ms, MAX_CYCLE_MS));
         timers.add(t);
       };
 
