@@ -83,6 +83,11 @@ const pct = (p) => (latencies.length ? latencies[Math.min(latencies.length - 1, 
 let points = 0;
 for (let i = 1; i < completions.length; i++) points += completions[i][1];
 const span = completions.length > 1 ? (completions[completions.length - 1][0] - completions[0][0]) / 1000 : 0;
+// Live heap after a full collection (the child runs with --expose-gc): tells retained memory
+// from garbage V8 has not collected yet.
+const heapBeforeGc = process.memoryUsage();
+globalThis.gc?.();
+const liveHeapMB = process.memoryUsage().heapUsed / 2 ** 20;
 if (profiler) {
   const { profile } = await profiler.post('Profiler.stop');
   (await import('node:fs')).writeFileSync(process.env.BENCH_PROFILE, JSON.stringify(profile));
@@ -104,9 +109,10 @@ console.log(
     twinReports: s1.twinReports - s0.twinReports,
     cpuPctOfOneCore: (100 * (cpu.user + cpu.system)) / 1e6 / dt,
     rssMB: maxRss / 2 ** 20,
-    heapUsedMB: process.memoryUsage().heapUsed / 2 ** 20,
-    heapTotalMB: process.memoryUsage().heapTotal / 2 ** 20,
-    externalMB: process.memoryUsage().external / 2 ** 20,
+    heapUsedMB: heapBeforeGc.heapUsed / 2 ** 20,
+    heapTotalMB: heapBeforeGc.heapTotal / 2 ** 20,
+    externalMB: heapBeforeGc.external / 2 ** 20,
+    liveHeapAfterGcMB: liveHeapMB,
     maxRssMB: process.resourceUsage().maxRSS / 1024,
     writes: latencies.length,
     writeErrors,

@@ -30,7 +30,7 @@ const onlyIdx = process.argv.findIndex((a) => a === '--only' || a.startsWith('--
 const onlyArg = onlyIdx < 0 ? '' : process.argv[onlyIdx]!.includes('=') ? process.argv[onlyIdx]!.split('=')[1]! : (process.argv[onlyIdx + 1] ?? '');
 const ONLY = new Set(onlyArg.split(',').filter(Boolean));
 const want = (s: string): boolean => ONLY.size === 0 || ONLY.has(s);
-const RUNS = QUICK ? 1 : 3;
+const RUNS = QUICK ? 1 : 5;
 const WINDOW_S = QUICK ? 3 : 10;
 const TICK = 100; // getconf CLK_TCK on Linux
 /** Extra node flags for the mapper process (e.g. BENCH_CHILD_NODE_ARGS="--cpu-prof" to profile it). */
@@ -194,7 +194,7 @@ async function mapperRun(
   const before = procTicks(serverPid);
   const t0 = Date.now();
   try {
-    const running = runJson(process.execPath, [...nodeArgs, ...CHILD_NODE_ARGS, join(HERE, 'mapper-child.mjs'), JSON.stringify(args)], 'mapper', timeoutMs);
+    const running = runJson(process.execPath, ['--expose-gc', ...nodeArgs, ...CHILD_NODE_ARGS, join(HERE, 'mapper-child.mjs'), JSON.stringify(args)], 'mapper', timeoutMs);
     if (!viaRegister) {
       await Promise.race([ec.waitFor(() => ec.registrations.length > 0, 30_000, 'MapperRegister'), running]);
       for (const m of models) await ec.createDeviceModel(m);
@@ -226,12 +226,6 @@ function round(n: number): number {
 
 const med = (s: Json, k: string): number => ((s[k] as { median: number } | undefined)?.median ?? Number.NaN);
 
-async function repeat(n: number, fn: () => Promise<Json>): Promise<Json> {
-  const runs: Json[] = [];
-  for (let i = 0; i < n; i++) runs.push(await fn());
-  return { ...summary(runs), samples: runs };
-}
-
 async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
   const load0 = loadavg();
@@ -246,21 +240,21 @@ async function main(): Promise<void> {
     const key = server.name.startsWith('pymodbus') ? 'pymodbus' : 'serverTcp';
     const res: Json = { server: server.name };
     try {
-      log(`${key}: (a) raw loop`);
-      if (want('a')) {
-        res['a_raw_1reg'] = await repeat(RUNS, () => rawRun(server, 1));
-        res['a_raw_125regs'] = await repeat(RUNS, () => rawRun(server, 125));
-      }
+      // Runs are interleaved (a, a125, b, c, then again) so a change of background load
+      // affects every mode alike.
       const base: FleetOptions = { devices: 1, properties: 1000, start: server.start, host: '127.0.0.1', port: server.port, portPerDevice: false, cycleMs: 1, coalesce: false, reportToCloud: false, writable: false };
       const child = { warmupS: QUICK ? 1 : 2, measureS: WINDOW_S, writeEveryMs: 0, runtime: { read_timeout_ms: 10_000 } };
-      if (want('b')) {
-        log(`${key}: (b) mapper, coalescing off`);
-        res['b_mapper_coalescing_off'] = await repeat(RUNS, () => mapperRun(base, child, server.proc.pid, 120_000));
+      const runs: Record<string, Json[]> = { a_raw_1reg: [], a_raw_125regs: [], b_mapper_coalescing_off: [], c_mapper_coalescing_on: [] };
+      for (let i = 0; i < RUNS; i++) {
+        log(`${key}: run ${i + 1}/${RUNS}`);
+        if (want('a')) {
+          runs['a_raw_1reg']!.push(await rawRun(server, 1));
+          runs['a_raw_125regs']!.push(await rawRun(server, 125));
+        }
+        if (want('b')) runs['b_mapper_coalescing_off']!.push(await mapperRun(base, child, server.proc.pid, 120_000));
+        if (want('c')) runs['c_mapper_coalescing_on']!.push(await mapperRun({ ...base, coalesce: true }, child, server.proc.pid, 120_000));
       }
-      if (want('c')) {
-        log(`${key}: (c) mapper, coalescing on`);
-        res['c_mapper_coalescing_on'] = await repeat(RUNS, () => mapperRun({ ...base, coalesce: true }, child, server.proc.pid, 120_000));
-      }
+      for (const [name, list] of Object.entries(runs)) if (list.length > 0) res[name] = { ...summary(list), samples: list };
       const a = res['a_raw_1reg'] as Json | undefined;
       const b = res['b_mapper_coalescing_off'] as Json | undefined;
       const c = res['c_mapper_coalescing_on'] as Json | undefined;
