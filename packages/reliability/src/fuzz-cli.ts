@@ -35,6 +35,7 @@ for (const name of names) {
   targets.push(r);
   say(`[fuzz] ${name}: ${r.inputs} inputs in ${(r.ms / 1000).toFixed(1)} s — ${r.failures.length} failure(s), ${r.uncaught.length} uncaught, ${r.crashes.length} crash(es)`);
   for (const f of r.failures) say(`         ✗ ${knownBugFor(name, f.signature) ? `[known: ${knownBugFor(name, f.signature)!.id}] ` : '[NEW] '}${f.signature}\n           input: ${f.counterexample.slice(0, 300)}`);
+  for (const [id, k] of Object.entries(knownHits(r))) say(`         ! known bug ${id}: ${k.hits} input(s), e.g. ${k.example.slice(0, 200)}`);
   for (const u of r.uncaught.slice(0, 5)) say(`         ✗ uncaught ${u.kind}: ${u.signature}`);
   for (const c of r.crashes) say(`         ✗ crash (code ${c.exitCode}, signal ${c.signal}) on: ${c.input.slice(0, 300)}`);
 }
@@ -46,6 +47,12 @@ if (values.probes) {
     say(`[fuzz] probe ${p.name}: ${r.ok ? 'ok' : 'FAILS'} — ${r.outcome.slice(0, 200)}`);
   }
 }
+function knownHits(t: TargetRun): Record<string, { hits: number; error: string; example: string }> {
+  const out: Record<string, { hits: number; error: string; example: string }> = {};
+  for (const p of t.properties) for (const [id, k] of Object.entries(p.known ?? {})) out[id] = { hits: (out[id]?.hits ?? 0) + k.hits, error: out[id]?.error ?? k.error, example: out[id]?.example ?? k.example };
+  return out;
+}
+
 const summary = {
   benchmark: 'fuzz',
   date: new Date().toISOString(),
@@ -58,6 +65,7 @@ const summary = {
     inputs: targets.reduce((a, t) => a + t.inputs, 0),
     failures: targets.reduce((a, t) => a + t.failures.length, 0),
     newFailures: targets.reduce((a, t) => a + t.failures.filter((f) => !knownBugFor(t.target, f.signature)).length, 0),
+    knownBugHits: targets.reduce((a, t) => a + Object.values(knownHits(t)).reduce((x, k) => x + k.hits, 0), 0),
     uncaughtExceptions: targets.reduce((a, t) => a + t.uncaught.length, 0),
     processExits: targets.reduce((a, t) => a + t.crashes.length, 0),
     probesFailing: probes.filter((p) => !p.ok).length,
@@ -70,7 +78,8 @@ const summary = {
     failures: t.failures.map((f) => ({ known: knownBugFor(t.target, f.signature)?.id ?? null, ...f })),
     uncaught: t.uncaught,
     crashes: t.crashes,
-    properties: t.properties.map((p) => ({ name: p.name, inputs: p.inputs, failures: p.failures.length })),
+    knownBugHits: knownHits(t),
+    properties: t.properties.map((p) => ({ name: p.name, inputs: p.inputs, failures: p.failures.length, knownBugHits: Object.fromEntries(Object.entries(p.known).map(([id, k]) => [id, k.hits])) })),
     stats: t.stats,
   })),
   probes,

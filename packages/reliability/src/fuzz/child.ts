@@ -38,7 +38,7 @@ async function runTarget(): Promise<void> {
   const lastInput = new LastInput(lastFile);
   const stats: Record<string, number> = {};
   const start = Date.now();
-  const properties = await target.run({ runs: Number(runsText), seed: Number(seedText), lastInput, stats, log: (l) => process.stderr.write(`${l}\n`) });
+  const properties = await target.run({ target: target.name, runs: Number(runsText), seed: Number(seedText), lastInput, stats, log: (l) => process.stderr.write(`${l}\n`) });
   lastInput.close();
   const result: TargetResult = {
     target: target.name,

@@ -7,6 +7,7 @@
 import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import fc from 'fast-check';
 import { isMapperError } from '@mapperkit/framework';
+import { knownBugFor } from './known.js';
 
 export interface Failure {
   /** Error class and message with numbers and quoted text blurred: one entry per distinct bug. */
@@ -24,6 +25,8 @@ export interface PropertyResult {
   readonly name: string;
   readonly inputs: number;
   readonly failures: Failure[];
+  /** Inputs that hit an already reported bug (src/fuzz/known.ts): counted, first example kept, campaign goes on. */
+  readonly known: Record<string, { hits: number; error: string; example: string }>;
   readonly ms: number;
 }
 
@@ -39,6 +42,8 @@ export interface TargetResult {
 }
 
 export interface TargetContext {
+  /** The target's name (for the known-bug lookup). */
+  readonly target: string;
   /** Inputs to generate in total (split among the target's properties). */
   readonly runs: number;
   readonly seed: number;
@@ -121,18 +126,33 @@ export async function fuzzProperty<T>(
   name: string,
   arb: fc.Arbitrary<T>,
   predicate: (x: T) => boolean | void | Promise<boolean | void>,
-  ctx: Pick<TargetContext, 'runs' | 'seed' | 'lastInput'>,
+  ctx: Pick<TargetContext, 'runs' | 'seed' | 'lastInput' | 'target'>,
   opts: { batch?: number; render?: (x: T) => string; isAsync?: boolean; /** false: report the failing input as generated (slow I/O targets). */ shrink?: boolean; /** Inputs one property run stands for (a run that sends several). */ inputsPerRun?: number } = {},
 ): Promise<PropertyResult> {
   const start = Date.now();
   const batch = opts.batch ?? 20_000;
   const render = opts.render ?? show;
   const failures = new Map<string, Failure>();
+  const known: PropertyResult['known'] = {};
   let inputs = 0;
   let seed = ctx.seed;
+  // A known bug does not stop the batch (it would end every batch early): count it, keep one example.
+  const onError = (x: T, err: unknown): true => {
+    const bug = knownBugFor(ctx.target, signatureOf(err));
+    if (!bug) throw err;
+    const k = (known[bug.id] ??= { hits: 0, error: err instanceof Error ? `${err.constructor.name}: ${err.message}`.slice(0, 500) : String(err), example: render(x).slice(0, 2000) });
+    k.hits++;
+    return true;
+  };
   const wrapped = (x: T): boolean | void | Promise<boolean | void> => {
     ctx.lastInput.set(`${name}: ${render(x)}`);
-    return predicate(x);
+    let r: boolean | void | Promise<boolean | void>;
+    try {
+      r = predicate(x);
+    } catch (err) {
+      return onError(x, err);
+    }
+    return r instanceof Promise ? r.catch((err: unknown) => onError(x, err)) : r;
   };
   const perRun = opts.inputsPerRun ?? 1;
   const target = ctx.runs * perRun;
@@ -160,7 +180,7 @@ export async function fuzzProperty<T>(
     }
     seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_647;
   }
-  return { name, inputs, failures: [...failures.values()], ms: Date.now() - start };
+  return { name, inputs, failures: [...failures.values()], known, ms: Date.now() - start };
 }
 
 /** Splits `total` runs among `n` properties (the first ones get the remainder). */

@@ -31,31 +31,34 @@ const dataWrite = fc.oneof(
   fc.string({ maxLength: 20 }),
 );
 
-const visitorMap = fc.oneof(
+/** Mostly valid, sometimes not: `ok` with weight 6, `bad` with weight 1. */
+const mostly = <T>(ok: fc.Arbitrary<T>, bad: fc.Arbitrary<unknown>): fc.Arbitrary<T | unknown> => fc.oneof({ weight: 6, arbitrary: ok }, { weight: 1, arbitrary: bad });
+const uuid = mostly(fc.constantFrom('2a19', '0x2A19', '00002a19-0000-1000-8000-00805f9b34fb', 'ebe0ccc1-7a0a-4b0c-8a1a-6ff2997da3a6', 'FFE1'), fc.constantFrom('zz', '', 'g000', 42));
+const idx = mostly(fc.integer({ min: 0, max: 12 }), fc.constantFrom(-1, 1.5, '1', 100_000));
+const shift = mostly(fc.integer({ min: 0, max: 70 }), fc.constantFrom(-1, '2'));
+const ops = mostly(opsText, fc.constantFrom('Mod:2', '[{', 'Divide:0', 7));
+const base = { characteristicUUID: uuid, serviceUUID: fc.option(mostly(fc.constantFrom('180f', '181a'), fc.constant('x')), { nil: undefined }), mode: fc.option(mostly(fc.constantFrom('auto', 'read', 'notify', 'READ'), fc.constant('push')), { nil: undefined }) };
+const drop = (o: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+
+const visitorMap: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
+  // A typed decode: dataFormat, byteOrder, offset, maybe operations.
+  fc.record({
+    ...base,
+    dataFormat: mostly(fc.constantFrom('int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'float32', 'float64', 'utf8', 'hex', 'UINT16'), fc.constantFrom('int24', '')),
+    byteOrder: fc.option(mostly(fc.constantFrom('little', 'big', 'BIG'), fc.constant('LE')), { nil: undefined }),
+    offset: fc.option(idx, { nil: undefined }),
+    orderOfOperations: fc.option(ops, { nil: undefined }),
+    writeWithoutResponse: fc.option(mostly(fc.boolean(), fc.constant('maybe')), { nil: undefined }),
+  }).map(drop),
+  // Upstream's converter, flattened.
+  fc.record({ ...base, startIndex: fc.option(idx, { nil: undefined }), endIndex: fc.option(idx, { nil: undefined }), shiftLeft: fc.option(shift, { nil: undefined }), shiftRight: fc.option(shift, { nil: undefined }), orderOfOperations: fc.option(ops, { nil: undefined }) }).map(drop),
+  // Upstream's converter as JSON text (copied from an old CRD).
   fc
-    .record(
-      {
-        characteristicUUID: fc.constantFrom('2a19', '0x2A19', '00002a19-0000-1000-8000-00805f9b34fb', 'ebe0ccc1-7a0a-4b0c-8a1a-6ff2997da3a6', 'zz', ''),
-        serviceUUID: fc.constantFrom('180f', 'x'),
-        mode: fc.constantFrom('auto', 'read', 'notify', 'push'),
-        startIndex: fc.oneof(fc.integer({ min: -2, max: 12 }), fc.constant('1')),
-        endIndex: fc.oneof(fc.integer({ min: -2, max: 12 }), fc.constant(1.5)),
-        shiftLeft: fc.oneof(fc.integer({ min: -1, max: 70 }), fc.constant(64)),
-        shiftRight: fc.integer({ min: -1, max: 70 }),
-        orderOfOperations: opsText,
-        dataConverter: fc.oneof(
-          fc.record({ startIndex: fc.integer({ min: -1, max: 10 }), endIndex: fc.integer({ min: -1, max: 10 }), shiftRight: fc.nat(70), orderOfOperations: fc.constant([{ operationType: 'Divide', operationValue: 100 }]) }).map((o) => JSON.stringify(o)),
-          fc.string({ maxLength: 20 }),
-        ),
-        dataFormat: fc.constantFrom('int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'float32', 'float64', 'utf8', 'hex', 'int24', ''),
-        byteOrder: fc.constantFrom('little', 'big', 'LE', 'x'),
-        offset: fc.oneof(fc.integer({ min: -1, max: 20 }), fc.constant('2')),
-        dataWrite,
-        writeWithoutResponse: fc.oneof(fc.boolean(), fc.constant('yes')),
-      },
-      { requiredKeys: ['characteristicUUID'] },
-    )
-    .map((r) => r as Record<string, unknown>),
+    .record({ ...base, conv: fc.record({ startIndex: idx, endIndex: idx, shiftLeft: fc.option(shift, { nil: undefined }), shiftRight: fc.option(shift, { nil: undefined }), orderOfOperations: fc.option(fc.constant([{ operationType: 'Divide', operationValue: 100 }]), { nil: undefined }) }) })
+    .map(({ conv, ...rest }) => drop({ ...rest, dataConverter: JSON.stringify(drop(conv)) })),
+  // A switch: dataWrite, maybe with a typed format.
+  fc.record({ ...base, dataWrite: mostly(dataWrite, fc.constant('{"ON":[256]}')), dataFormat: fc.option(fc.constantFrom('uint8', 'utf8'), { nil: undefined }) }).map(drop),
+  // Anything.
   configMap(['characteristicUUID', 'serviceUUID', 'mode', 'startIndex', 'endIndex', 'shiftLeft', 'shiftRight', 'orderOfOperations', 'dataConverter', 'dataFormat', 'byteOrder', 'offset', 'dataWrite', 'writeWithoutResponse']),
 );
 
