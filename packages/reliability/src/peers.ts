@@ -44,6 +44,9 @@ export async function mosquittoPeer(opts: { dir: string; port?: number }): Promi
   writeFileSync(
     conf,
     [
+      // As root, mosquitto switches to user "mosquitto", which cannot write the persistence file in
+      // our private (0700) temp dir: without this line persistence silently fails.
+      ...(process.getuid?.() === 0 ? ['user root'] : []),
       `listener ${port} 127.0.0.1`,
       'allow_anonymous true',
       'persistence true',

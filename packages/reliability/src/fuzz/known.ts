@@ -49,6 +49,14 @@ export const KNOWN_BUGS: readonly KnownBug[] = [
     where: 'every yaml parse of untrusted text: packages/edgecore-dmi/src/inventory.ts parseSource, packages/mapper-framework/src/dmi/crd.ts parseCrdYaml, src/config.ts parseMapperConfig — refuse texts nested deeper than a limit before calling yaml',
   },
   {
+    id: 'edgecore-dmi-shows-url-credentials',
+    targets: [],
+    signature: /^$a/,
+    title:
+      "edgecore-dmi's API (GET /api/v1/devices/{ns}/{name}: definition and proto) and so its dashboard show a Device's pushMethod.mqtt.address verbatim, including user:password (the only way the MQTT sink takes credentials). Found by the credential scan in test/security.test.ts",
+    where: 'packages/edgecore-dmi/src (device detail view): redact URL userinfo as the framework does (redactUrl); and packages/mapper-framework/src/sinks/mqtt.ts: take USERNAME/PASSWORD from credentials_dir/env like the Redis sink, so no password needs to be in a CRD',
+  },
+  {
     id: 'edgecore-http-500',
     targets: ['edgecore-dmi-http'],
     signature: /^Error: status N: (Invalid URL|URI malformed)/,

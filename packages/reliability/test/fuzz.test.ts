@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: Apache-2.0
+// The fuzz campaigns of `npm run fuzz` with small input counts (the full run uses 100,000 per
+// target): every target runs in its own process, as in the full run, and must finish its
+// inputs with no new failure (known bugs are listed in src/fuzz/known.ts and have their own
+// regression tests), no uncaught exception and no process exit.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { knownBugFor } from '../src/fuzz/known.ts';
+import { runTarget } from '../src/fuzz/runner.ts';
+import { TARGETS } from '../src/fuzz/targets/index.ts';
+
+const RUNS: Record<string, number> = {
+  'any-decoder': 2000,
+  'crd-yaml': 1500,
+  'config-yaml': 1500,
+  'rest-api': 600,
+  'edgecore-dmi-http': 600,
+  'modbus-codec': 2000,
+  'modbus-wire': 512,
+  'ble-converter': 2000,
+};
+
+describe('fuzzing (small counts; npm run fuzz runs 100,000 per target)', () => {
+  it('covers every target', () => {
+    assert.deepEqual(Object.keys(RUNS).sort(), TARGETS.map((t) => t.name).sort());
+  });
+  for (const t of TARGETS) {
+    it(`${t.name}: ${RUNS[t.name]} inputs, no new failure, no uncaught exception, no process exit`, async () => {
+      const seed = 1 + Math.floor(Math.random() * 2_000_000_000);
+      const r = await runTarget(t.name, RUNS[t.name]!, seed, { timeoutMs: 240_000, maxCrashes: 0 });
+      const fresh = r.failures.filter((f) => !knownBugFor(t.name, f.signature));
+      assert.deepEqual(
+        fresh.map((f) => `${f.signature} — input ${f.counterexample.slice(0, 400)}`),
+        [],
+        `new failures (seed ${seed}); add a regression test and an entry in src/fuzz/known.ts once reported`,
+      );
+      assert.deepEqual(r.uncaught, [], `uncaught exceptions (seed ${seed})`);
+      assert.deepEqual(
+        r.crashes.map((c) => `exit ${c.exitCode}/${c.signal} on ${c.input.slice(0, 300)}: ${c.output.slice(-300)}`),
+        [],
+        `the target process died (seed ${seed})`,
+      );
+      assert.ok(r.inputs >= RUNS[t.name]!, `only ${r.inputs} of ${RUNS[t.name]} inputs ran`);
+      // The generators reach the code under test rather than being refused at the door.
+      const reached = Object.entries(r.stats).filter(([k]) => !k.startsWith('refused') && !k.startsWith('status 4') && k !== 'undecodable' && k !== 'visitor refused' && k !== 'protocol refused');
+      assert.ok(reached.some(([, n]) => n > 0), `no input got past validation: ${JSON.stringify(r.stats)}`);
+    });
+  }
+});
