@@ -26,8 +26,18 @@ export function parseListen(spec: string): { host: string; port: number } {
   return { host, port };
 }
 
+/**
+ * Devices may carry credentials in URLs (an MQTT broker `mqtt://user:password@host`, an HTTP
+ * push target): the API, the event stream and so the dashboard show such URLs with the password
+ * masked. (The mapper receives the Device unchanged over DMI.)
+ */
+const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^/@\s:]*):([^/@\s]+)@/gi;
+function redact(_key: string, value: unknown): unknown {
+  return typeof value === 'string' && value.includes('@') ? value.replace(URL_PASSWORD, '$1:***@') : value;
+}
+
 function send(res: ServerResponse, code: number, body: unknown): void {
-  const text = JSON.stringify(body, null, 2);
+  const text = JSON.stringify(body, redact, 2);
   res.writeHead(code, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
   res.end(text);
 }
@@ -58,7 +68,7 @@ export async function startHttpApi(server: EdgecoreDmi, listen: string): Promise
   const { host, port } = parseListen(listen);
   const clients = new Set<ServerResponse>();
   const onEvent = (ev: ServerEvent): void => {
-    const frame = `event: ${ev.type}\ndata: ${JSON.stringify(ev.data)}\n\n`;
+    const frame = `event: ${ev.type}\ndata: ${JSON.stringify(ev.data, redact)}\n\n`;
     for (const c of clients) c.write(frame);
   };
   server.events.on('event', onEvent);

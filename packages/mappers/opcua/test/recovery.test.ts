@@ -90,7 +90,8 @@ describe('server restart', () => {
       await rig.ec.waitFor(() => ids.every((i) => rig.ec.stateOf(i) === 'offline'), 20_000, 'both offline while the server is frozen');
       // The reason is in the driver's log (state() can only say `offline`, not why).
       const lost = rig.logs.filter((l) => l.includes('"device":"default/plc-sub"') && l.includes('OPC UA connection lost'));
-      assert.ok(lost.some((l) => /did not answer two state checks in a row|timed out|Timeout/i.test(l)), `plc-sub loss reason in the log: ${lost.join('')}`);
+      // Which detector fires first (two failed state checks, a request timeout, or the socket itself) depends on timing.
+      assert.ok(lost.some((l) => /did not answer two state checks in a row|timed out|Timeout|connection .* lost/i.test(l)), `plc-sub loss reason in the log: ${lost.join('')}`);
     } finally {
       server.resume();
     }
