@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // `npm run soak [-- --duration 10m --devices 200 --out bench/results/soak.json]`
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from './bins.js';
-import { ALL_FAULTS, type FaultKind, runSoak } from './soak.js';
+import { ALL_FAULTS, type FaultKind, runSoak, type SoakReport, summarizeMemory } from './soak.js';
 
 function duration(text: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
@@ -25,9 +25,20 @@ const { values } = parseArgs({
     out: { type: 'string', default: join(REPO_ROOT, 'bench', 'results', 'soak.json') },
     'keep-work-dir': { type: 'boolean', default: false },
     v: { type: 'string', default: '1' },
+    /** Recompute the derived memory figures of an existing report from its samples (no new run). */
+    'recompute-memory': { type: 'string' },
   },
   strict: true,
 });
+
+if (values['recompute-memory']) {
+  const file = resolve(values['recompute-memory']);
+  const old = JSON.parse(readFileSync(file, 'utf8')) as SoakReport;
+  const memory = summarizeMemory(old.samples, old.measuredS, Number((old.config as { sampleEveryMs?: number }).sampleEveryMs ?? 10_000));
+  writeFileSync(file, `${JSON.stringify({ ...old, memory }, null, 2)}\n`);
+  process.stderr.write(`[soak] recomputed memory figures of ${file}: ${JSON.stringify(memory.heapFloor)}\n`);
+  process.exit(0);
+}
 
 const faults = values.faults.split(',').map((f) => f.trim()) as FaultKind[];
 for (const f of faults) if (!ALL_FAULTS.includes(f)) throw new Error(`--faults: unknown fault "${f}" (known: ${ALL_FAULTS.join(', ')})`);

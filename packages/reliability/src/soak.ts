@@ -697,23 +697,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   }
 
   // ── the report ──
-  const half = (measuredMs / 1000) / 2;
-  const second = samples.filter((s) => s.tS >= half);
-  const hours = (s: ResourceSample): number => s.tS / 3600;
-  const rssFit = linearFit(second.map(hours), second.map((s) => s.rssMB));
-  const heapFit = linearFit(second.map(hours), second.map((s) => s.heapUsedMB));
   const p99s = lagReadings.map((r) => r.p99Ms);
-  const floors: { tS: number; mb: number }[] = [];
-  for (const smp of samples) {
-    const minute = Math.floor(smp.tS / 60);
-    const f = floors[minute];
-    if (!f || smp.heapUsedMB < f.mb) floors[minute] = { tS: minute * 60 + 30, mb: smp.heapUsedMB };
-  }
-  const floorList = floors.filter((f) => f !== undefined);
-  const floorFit = linearFit(
-    floorList.filter((f) => f.tS >= half).map((f) => f.tS / 3600),
-    floorList.filter((f) => f.tS >= half).map((f) => f.mb),
-  );
   const sinks = {} as Record<'redis' | 'mqtt', SinkAccount>;
   for (const k of SINK_KINDS) {
     const f = finalCounts?.[k];
@@ -776,21 +760,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
       devicesKept,
     },
     recovery: { simRestartMs: simRecovery, cutMidFrameMs: cutRecovery },
-    memory: {
-      rssStartMB: samples[0]?.rssMB ?? 0,
-      rssEndMB: samples.at(-1)?.rssMB ?? 0,
-      rssMaxMB: Math.max(0, ...samples.map((s) => s.rssMB)),
-      heapUsedStartMB: samples[0]?.heapUsedMB ?? 0,
-      heapUsedEndMB: samples.at(-1)?.heapUsedMB ?? 0,
-      secondHalf: {
-        points: second.length,
-        rssSlopeMBPerHour: round(rssFit.slope, 2),
-        rssResidualStdMB: round(rssFit.residualStd, 2),
-        heapUsedSlopeMBPerHour: round(heapFit.slope, 2),
-        heapUsedResidualStdMB: round(heapFit.residualStd, 2),
-      },
-      heapFloor: { perMinuteMB: floorList.map((f) => f.mb), secondHalfSlopeMBPerHour: round(floorFit.slope, 2), secondHalfResidualStdMB: round(floorFit.residualStd, 2) },
-    },
+    memory: summarizeMemory(samples, measuredMs / 1000, sampleEveryMs),
     eventLoopLag: {
       readings: p99s.length,
       p99MedianMs: round(percentile(p99s, 50), 2),
@@ -869,4 +839,42 @@ async function missingSamples(
     bySecond[sec] = (bySecond[sec] ?? 0) + 1;
   }
   return { bySecond, examples: missing.slice(0, 5) };
+}
+
+/**
+ * Memory figures from the resource samples: start/end/max, least-squares slopes of RSS and heap
+ * over the second half, and the heap floor (lowest heapUsed of each complete minute: the heap after
+ * garbage collection, which a leak raises) with its second-half slope.
+ */
+export function summarizeMemory(samples: readonly ResourceSample[], measuredS: number, sampleEveryMs: number): SoakReport['memory'] {
+  const half = measuredS / 2;
+  const second = samples.filter((s) => s.tS >= half);
+  const hours = (s: ResourceSample): number => s.tS / 3600;
+  const rssFit = linearFit(second.map(hours), second.map((s) => s.rssMB));
+  const heapFit = linearFit(second.map(hours), second.map((s) => s.heapUsedMB));
+  const buckets = new Map<number, number[]>();
+  for (const s of samples) {
+    const minute = Math.floor(s.tS / 60);
+    buckets.set(minute, [...(buckets.get(minute) ?? []), s.heapUsedMB]);
+  }
+  // Only minutes with most of their samples (the last, partial minute would be one sample, not a floor).
+  const need = Math.max(1, Math.floor(60_000 / sampleEveryMs / 2) + 1);
+  const floors = [...buckets].filter(([, v]) => v.length >= need).map(([m, v]) => ({ tS: m * 60 + 30, mb: Math.min(...v) }));
+  const late = floors.filter((f) => f.tS >= half);
+  const floorFit = linearFit(late.map((f) => f.tS / 3600), late.map((f) => f.mb));
+  return {
+    rssStartMB: samples[0]?.rssMB ?? 0,
+    rssEndMB: samples.at(-1)?.rssMB ?? 0,
+    rssMaxMB: Math.max(0, ...samples.map((s) => s.rssMB)),
+    heapUsedStartMB: samples[0]?.heapUsedMB ?? 0,
+    heapUsedEndMB: samples.at(-1)?.heapUsedMB ?? 0,
+    secondHalf: {
+      points: second.length,
+      rssSlopeMBPerHour: round(rssFit.slope, 2),
+      rssResidualStdMB: round(rssFit.residualStd, 2),
+      heapUsedSlopeMBPerHour: round(heapFit.slope, 2),
+      heapUsedResidualStdMB: round(heapFit.residualStd, 2),
+    },
+    heapFloor: { perMinuteMB: floors.map((f) => f.mb), secondHalfSlopeMBPerHour: round(floorFit.slope, 2), secondHalfResidualStdMB: round(floorFit.residualStd, 2) },
+  };
 }
