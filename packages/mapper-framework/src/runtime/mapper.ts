@@ -60,7 +60,8 @@ export interface MapperRuntimeOptions<P, V> {
 interface Record_<P, V> {
   proto: Device;
   runner: DeviceRunner<P, V>;
-  fingerprint: string;
+  /** What the running device was built from; compared (as a fingerprint) only when an update arrives. */
+  built: { spec: DeviceSpec; model: DeviceModelSpec };
 }
 
 const MODEL_WAIT_ATTEMPTS = 3;
@@ -287,22 +288,23 @@ export class MapperRuntime<P, V> implements DeviceService {
       });
     }
     const prepared = await prepareDevice(this.driver, spec, model);
-    this.log.debug(
-      {
-        device: spec.id,
-        model: model.id,
-        properties: prepared.properties.map((p) => ({ name: p.request.name, type: p.request.type, collectCycle: p.spec.collectCycle, reportCycle: p.spec.reportCycle, reportToCloud: p.spec.reportToCloud })),
-        stateReport: spec.stateReport,
-      },
-      'device configuration',
-    );
+    if (this.log.isLevelEnabled('debug')) {
+      this.log.debug(
+        {
+          device: spec.id,
+          model: model.id,
+          properties: prepared.properties.map((p) => ({ name: p.request.name, type: p.request.type, collectCycle: p.spec.collectCycle, reportCycle: p.spec.reportCycle, reportToCloud: p.spec.reportToCloud })),
+          stateReport: spec.stateReport,
+        },
+        'device configuration',
+      );
+    }
     const errs = preparationErrors(prepared as PreparedDevice<unknown, unknown>);
     if (strict && errs.length > 0) {
       throw new MapperError('InvalidConfig', errs.map((e) => e.message).join('; '), { device: spec.id, property: errs[0]?.property, key: errs[0]?.key });
     }
-    const fp = fingerprint(spec, model);
     const existing = this.devices.get(spec.id);
-    if (existing && existing.fingerprint === fp) {
+    if (existing && fingerprint(existing.built.spec, existing.built.model) === fingerprint(spec, model)) {
       existing.proto = proto;
       existing.runner.applyDesired(prepared);
       this.log.debug({ device: spec.id }, 'device unchanged apart from desired values; not restarted');
@@ -348,7 +350,7 @@ export class MapperRuntime<P, V> implements DeviceService {
         },
       },
     });
-    this.devices.set(spec.id, { proto, runner, fingerprint: fp });
+    this.devices.set(spec.id, { proto, runner, built: { spec, model } });
     const types = new Map<string, PropertyType>(prepared.properties.map((p) => [p.request.name, p.request.type]));
     this.reporter.addDevice(spec, types, runner.state, runner.observedDesired);
     runner.start();
