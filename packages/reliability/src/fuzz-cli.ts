@@ -5,7 +5,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from './bins.js';
-import { knownBugFor, KNOWN_BUGS } from './fuzz/known.js';
+import { FIXED_BUGS, knownBugFor, KNOWN_BUGS } from './fuzz/known.js';
 import { PROBES } from './fuzz/probes.js';
 import { type ProbeRun, runProbe, runTarget, type TargetRun } from './fuzz/runner.js';
 import { TARGETS } from './fuzz/targets/index.js';
@@ -84,6 +84,8 @@ const summary = {
   })),
   probes,
   knownBugs: KNOWN_BUGS.map((b) => ({ id: b.id, title: b.title, where: b.where, targets: b.targets })),
+  // Found earlier and fixed: no longer excused, a recurrence is a failure above.
+  fixedBugs: FIXED_BUGS.map((b) => ({ id: b.id, title: b.title, fixedIn: b.fixedIn, targets: b.targets, regressionTest: b.regressionTest })),
 };
 const out = resolve(values.out);
 mkdirSync(dirname(out), { recursive: true });

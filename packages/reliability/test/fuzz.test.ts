@@ -5,7 +5,9 @@
 // regression tests), no uncaught exception and no process exit.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { knownBugFor } from '../src/fuzz/known.ts';
+import fc from 'fast-check';
+import { FIXED_BUGS, knownBugFor, KNOWN_BUGS } from '../src/fuzz/known.ts';
+import { fuzzProperty, LastInput, signatureOf } from '../src/fuzz/harness.ts';
 import { runTarget } from '../src/fuzz/runner.ts';
 import { TARGETS } from '../src/fuzz/targets/index.ts';
 
@@ -45,5 +47,26 @@ describe('fuzzing (small counts; npm run fuzz runs 100,000 per target)', () => {
       const reached = Object.entries(r.stats).filter(([k]) => !k.startsWith('refused') && !k.startsWith('status 4') && k !== 'undecodable' && k !== 'visitor refused' && k !== 'protocol refused');
       assert.ok(reached.some(([, n]) => n > 0), `no input got past validation: ${JSON.stringify(r.stats)}`);
     });
+  }
+});
+
+describe('bugs fixed since the fuzzer found them count as failures again', () => {
+  it('no fixed bug is still excused as known', () => {
+    const open = new Set(KNOWN_BUGS.map((b) => b.id));
+    assert.deepEqual(FIXED_BUGS.filter((b) => open.has(b.id)).map((b) => b.id), []);
+  });
+  for (const bug of FIXED_BUGS) {
+    for (const target of bug.sample ? bug.targets : []) {
+      it(`${bug.id}: its old error on ${target} is a campaign failure, not a known-bug hit`, async () => {
+        const sample = bug.sample!;
+        assert.equal(knownBugFor(target, signatureOf(sample)), undefined);
+        // The harness path a target's input takes when the code under test throws.
+        const r = await fuzzProperty('replay', fc.constant(0), () => {
+          throw sample;
+        }, { target, runs: 3, seed: 1, lastInput: new LastInput(undefined) });
+        assert.deepEqual(r.known, {}, 'counted as a known bug');
+        assert.deepEqual(r.failures.map((f) => f.signature), [signatureOf(sample)]);
+      });
+    }
   }
 });

@@ -82,7 +82,8 @@ export const aliasExpansion: fc.Arbitrary<string> = fc.tuple(fc.integer({ min: 1
 
 /**
  * Nested flow collections and block maps, up to `maxDepth` levels. Depths of several hundred
- * make the yaml library overflow the stack; see the known-crash probes for what that does.
+ * make the yaml library overflow the stack (and used to abort the process: see the crash
+ * probes); the framework's YAML guard refuses texts nested deeper than 64 levels first.
  */
 export function nesting(maxDepth: number): fc.Arbitrary<string> {
   return fc.tuple(fc.integer({ min: 1, max: maxDepth }), fc.constantFrom('[', '{a: ', 'block')).map(([d, kind]) => {
@@ -90,6 +91,19 @@ export function nesting(maxDepth: number): fc.Arbitrary<string> {
     return kind.repeat(d) + (kind === '[' ? ']' : '}').repeat(d);
   });
 }
+
+/**
+ * Nesting far beyond the guard's limit (65–3,000 levels), alone or after text that may hide it
+ * from a quote-aware depth scan (a quote inside a plain scalar or a comment). Whatever the guard
+ * lets through reaches the yaml library, which must refuse it without killing the process.
+ */
+export const deepNesting: fc.Arbitrary<string> = fc
+  .tuple(
+    fc.constantFrom('', 'k: a"b\nm: ', "k: it's\nm: ", '# "\nm: ', 'k: "x\\"\nm: ', 'k: |\n  "\nm: ', '- a"\n- '),
+    fc.integer({ min: 65, max: 3000 }),
+    fc.constantFrom('[', '{a: ', '- '),
+  )
+  .map(([prefix, d, kind]) => (kind === '- ' ? `${prefix}\n${'- '.repeat(d)}x` : `${prefix}${kind.repeat(d)}${(kind === '[' ? ']' : '}').repeat(d)}`));
 
 /** YAML text of a value (JSON text when the YAML writer refuses it). */
 export function toYaml(v: unknown): string {

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// Bugs the fuzzer found in other packages, reported to their owners, each with a regression
-// test in test/regressions.test.ts (failing until fixed). A fuzz failure whose signature
-// matches is reported as known; any other failure is new. Remove an entry once its fix lands.
+// Bugs the fuzzer found in other packages and that are not fixed yet. A fuzz failure whose
+// signature matches an entry is counted under its id and does not stop the campaign; any
+// other failure is new and fails `npm run fuzz` and test/fuzz.test.ts. Add an entry only
+// together with a regression test in test/regressions.test.ts and a report to the owner;
+// remove it (moving it to FIXED_BUGS) in the commit that lands the fix, so that the campaign
+// treats the bug as a failure again.
 export interface KnownBug {
   readonly id: string;
   readonly targets: readonly string[];
@@ -11,57 +14,84 @@ export interface KnownBug {
   readonly where: string;
 }
 
-export const KNOWN_BUGS: readonly KnownBug[] = [
+/** Open bugs (none at the moment). */
+export const KNOWN_BUGS: readonly KnownBug[] = [];
+
+export interface FixedBug {
+  readonly id: string;
+  readonly title: string;
+  /** The commit that fixed it. */
+  readonly fixedIn: string;
+  /** Fuzz targets that found it (empty: a crash probe or the credential scan). */
+  readonly targets: readonly string[];
+  /** An error the bug used to produce, as thrown (the campaign must count it as a failure now). */
+  readonly sample?: Error;
+  /** Where its regression test is: file and describe/it names. */
+  readonly regressionTest: string;
+}
+
+/** Bugs found by fuzzing, probes or the credential scan, since fixed; each keeps its regression test. */
+export const FIXED_BUGS: readonly FixedBug[] = [
   {
     id: 'yaml-alias-throws',
+    title: 'parseCrdYaml / parseMapperConfig threw a ReferenceError for an undefined alias or an alias expansion beyond the limit',
+    fixedIn: '1606d87',
     targets: ['crd-yaml', 'config-yaml'],
-    signature: /^ReferenceError: (Excessive alias count|Unresolved alias)/,
-    title: 'parseCrdYaml and parseMapperConfig throw a ReferenceError (not a reported problem / MapperError) for YAML aliases: an undefined alias ("*a") or an alias expansion beyond the yaml library limit',
-    where: 'packages/mapper-framework/src/dmi/crd.ts parseCrdYaml and src/config.ts parseMapperConfig: doc.toJS() is not guarded (edgecore-dmi\'s inventory.ts guards it)',
+    sample: new ReferenceError('Excessive alias count indicates a resource exhaustion attack'),
+    regressionTest: 'test/regressions.test.ts "yaml-alias-throws: YAML aliases are reported, not thrown"',
   },
   {
     id: 'float32-overflow',
+    title: 'deviceToProto / encodeAnyLikeEdgecore threw a plain Error ("invalid float32") for a configData number beyond the float32 range',
+    fixedIn: '1606d87',
     targets: ['crd-yaml'],
-    signature: /^Error: invalid floatN/,
-    title: 'deviceToProto / encodeAnyLikeEdgecore throw a plain Error ("invalid float32") for a configData number beyond the float32 range (e.g. 3.5e38); edgecore (Go) would send +Inf',
-    where: 'packages/mapper-framework/src/dmi/any-codec.ts encodeAnyLikeEdgecore → encodeAnyAs("Float") → FloatValue.encode',
+    sample: new Error('invalid float32: 3.5e+38'),
+    regressionTest: 'test/regressions.test.ts "float32-overflow and int64-overflow: CRD numbers beyond the wire types"',
   },
   {
     id: 'int64-overflow',
+    title: 'deviceToProto accepted integers beyond int64; Device.encode then threw a plain Error',
+    fixedIn: '1606d87',
     targets: ['crd-yaml'],
-    signature: /^Error: value provided for field .* of type u?intN too large/,
-    title: 'deviceToProto accepts integers beyond the int64 range (e.g. reportCycle: -9223372036854778000 or 1e30); the Device then fails to serialise (plain Error at Device.encode, i.e. when edgecore-dmi sends it)',
-    where: 'packages/mapper-framework/src/dmi/crd.ts int(): Number.isInteger accepts any magnitude',
+    sample: new Error('value provided for field "reportCycle" of type int64 too large'),
+    regressionTest: 'test/regressions.test.ts "float32-overflow and int64-overflow: CRD numbers beyond the wire types"',
   },
   {
     id: 'proto-key-dropped',
+    title: 'decodeCustomizedValue silently dropped a configData key named "__proto__"',
+    fixedIn: '1606d87',
     targets: ['any-decoder'],
-    signature: /^Error: configData key "…" neither decoded nor reported skipped/,
-    title: 'decodeCustomizedValue silently drops a configData key named "__proto__" (assigned into a plain object), without the skip warning other undecodable keys get',
-    where: 'packages/mapper-framework/src/dmi/any-codec.ts decodeCustomizedValue (out = {})',
-  },
-  {
-    id: 'yaml-deep-nesting-abort',
-    targets: [],
-    signature: /^$a/,
-    title:
-      'About 1,000 nested YAML collections (2 KB) make the yaml library overflow the stack; parsing such a text a second time in the same process aborts Node ("FATAL ERROR: RegExpCompiler Allocation failed - process out of memory"). edgecore-dmi dies on the second POST /api/v1/apply of it (or a watched file with it); parseCrdYaml / parseMapperConfig do the same. Found by the crash probes, not by the generators (their nesting is bounded so that the campaign can go on)',
-    where: 'every yaml parse of untrusted text: packages/edgecore-dmi/src/inventory.ts parseSource, packages/mapper-framework/src/dmi/crd.ts parseCrdYaml, src/config.ts parseMapperConfig — refuse texts nested deeper than a limit before calling yaml',
-  },
-  {
-    id: 'edgecore-dmi-shows-url-credentials',
-    targets: [],
-    signature: /^$a/,
-    title:
-      "edgecore-dmi's API (GET /api/v1/devices/{ns}/{name}: definition and proto) and so its dashboard show a Device's pushMethod.mqtt.address verbatim, including user:password (the only way the MQTT sink takes credentials). Found by the credential scan in test/security.test.ts",
-    where: 'packages/edgecore-dmi/src (device detail view): redact URL userinfo as the framework does (redactUrl); and packages/mapper-framework/src/sinks/mqtt.ts: take USERNAME/PASSWORD from credentials_dir/env like the Redis sink, so no password needs to be in a CRD',
+    sample: new Error('configData key "__proto__" neither decoded nor reported skipped'),
+    regressionTest: 'test/regressions.test.ts "proto-key-dropped: every configData key is decoded or reported"',
   },
   {
     id: 'edgecore-http-500',
+    title: 'edgecore-dmi answered 500 for a path starting with "//" or with a malformed percent-encoding',
+    fixedIn: '1606d87',
     targets: ['edgecore-dmi-http'],
-    signature: /^Error: status N: (Invalid URL|URI malformed)/,
-    title: 'edgecore-dmi answers 500 Internal (not 400/404) for a path starting with "//" (new URL throws) and for a malformed percent-encoding in a path segment (decodeURIComponent throws)',
-    where: 'packages/edgecore-dmi/src/http.ts route(): new URL(req.url, base) and parts.map(decodeURIComponent)',
+    sample: new Error('status 500: Invalid URL'),
+    regressionTest: 'test/regressions.test.ts "edgecore-http-500: edgecore-dmi answers bad paths with 4xx"',
+  },
+  {
+    id: 'yaml-deep-nesting-abort',
+    title: 'About 1,000 nested YAML collections (2 KB) parsed twice in one process aborted Node (edgecore-dmi on the second POST /api/v1/apply)',
+    fixedIn: '1606d87',
+    targets: [],
+    regressionTest: 'test/regressions.test.ts "yaml-deep-nesting-abort: …" (the crash probes of src/fuzz/probes.ts, each in its own process)',
+  },
+  {
+    id: 'cycle-timer-overflow',
+    title: 'a collectCycle/reportCycle beyond 2^31-1 ms became a 1 ms timer',
+    fixedIn: '1606d87',
+    targets: [],
+    regressionTest: 'test/regressions.test.ts "timer overflow: a cycle beyond 2^31 ms must not become a 1 ms timer"',
+  },
+  {
+    id: 'edgecore-dmi-shows-url-credentials',
+    title: "edgecore-dmi's device API and dashboard showed pushMethod.mqtt.address verbatim, user:password included",
+    fixedIn: '44f2ae9',
+    targets: [],
+    regressionTest: 'test/security.test.ts "edgecore-dmi\'s API and dashboard do not show credentials carried in a Device (broker URL userinfo)"',
   },
 ];
 

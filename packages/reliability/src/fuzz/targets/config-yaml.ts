@@ -3,7 +3,7 @@
 // naming config.yaml; a config that is accepted has values the runtime can use.
 import fc from 'fast-check';
 import { isMapperError, parseMapperConfig } from '@mapperkit/framework';
-import { aliasExpansion, anyValue, mutateText, nesting, toYaml, yamlTokenSoup } from '../arbs.js';
+import { aliasExpansion, anyValue, deepNesting, mutateText, nesting, toYaml, yamlTokenSoup } from '../arbs.js';
 import { type FuzzTarget, fuzzProperty, share } from '../harness.js';
 
 const v = <T>(a: fc.Arbitrary<T>): fc.Arbitrary<T | unknown> => fc.oneof({ weight: 5, arbitrary: a }, { weight: 1, arbitrary: anyValue });
@@ -81,6 +81,7 @@ export const configText: fc.Arbitrary<string> = fc.oneof(
   { weight: 2, arbitrary: yamlTokenSoup },
   { weight: 1, arbitrary: aliasExpansion },
   { weight: 1, arbitrary: nesting(120) },
+  { weight: 1, arbitrary: deepNesting },
   { weight: 1, arbitrary: fc.string({ maxLength: 200 }) },
 );
 

@@ -4,7 +4,7 @@
 // MapperError only; whatever converts must survive a protobuf round trip and deviceFromProto.
 import fc from 'fast-check';
 import { Device, DeviceModel, deviceFromProto, deviceModelToProto, deviceToProto, modelFromProto, parseCrdYaml, type CrdObject } from '@mapperkit/framework/dmi';
-import { aliasExpansion, anyValue, configMap, mutateText, nesting, toYaml, yamlTokenSoup } from '../arbs.js';
+import { aliasExpansion, anyValue, configMap, deepNesting, mutateText, nesting, toYaml, yamlTokenSoup } from '../arbs.js';
 import { deviceYaml, modelYaml } from '../../fleet.js';
 import { type FuzzTarget, fuzzProperty, refuseCleanly, share, type TargetContext } from '../harness.js';
 
@@ -91,6 +91,7 @@ export const crdText: fc.Arbitrary<string> = fc.oneof(
   { weight: 2, arbitrary: yamlTokenSoup },
   { weight: 1, arbitrary: aliasExpansion },
   { weight: 1, arbitrary: nesting(120) },
+  { weight: 1, arbitrary: deepNesting },
   { weight: 1, arbitrary: fc.string({ maxLength: 200 }) },
   { weight: 1, arbitrary: fc.string({ unit: 'binary', maxLength: 200 }) },
 );

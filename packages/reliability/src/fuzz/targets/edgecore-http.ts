@@ -46,7 +46,7 @@ export const edgecoreHttpTarget: FuzzTarget = {
           prop: ['setpoint', 'temperature', 'heating', 'y'],
         },
       });
-      // Half the bodies are CRD YAML (apply/delete), bounded in nesting (see the known-crash probe for deep nesting).
+      // Half the bodies are CRD YAML (apply/delete), deep nesting beyond the YAML guard included.
       const arb: fc.Arbitrary<FuzzRequest> = fc.oneof(
         base,
         fc.tuple(base, fc.constantFrom('apply', 'delete'), crdText).map(([r, op, body]) => ({ ...r, method: 'POST', segments: ['api', 'v1', op], query: r.query.startsWith('?source') ? r.query : '', body, contentType: 'application/yaml', raw: false })),
