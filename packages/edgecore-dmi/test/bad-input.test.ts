@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import type { MapperHandle } from '@mapperkit/framework';
+import { createLogger, type MapperHandle } from '@mapperkit/framework';
 import type { EdgecoreDmi, Problem } from '../src/index.js';
 import { deviceYaml, eventually, MODEL_YAML, startServer, startVirtualMapper, TempDir } from './helpers.ts';
 
@@ -15,6 +15,9 @@ describe('bad input', () => {
   let mapper: MapperHandle | undefined;
   const f = (name: string): string => dir.join('devices', name);
   const find = (pred: (p: Problem) => boolean): Problem | undefined => server.problems().find(pred);
+  // The server's own log (JSON lines), to check that every problem is logged as well as served.
+  const logLines: Record<string, unknown>[] = [];
+  const logger = createLogger({ level: 'info', destination: { write: (line: string) => void logLines.push(JSON.parse(line) as Record<string, unknown>) } });
 
   before(async () => {
     mkdirSync(devices);
@@ -83,7 +86,7 @@ spec:
 ---
 ${deviceYaml('uses-typo', { model: 'typo-model' })}`,
     );
-    server = await startServer(dir, { devices, limiter: false, http: '127.0.0.1:0' });
+    server = await startServer(dir, { devices, limiter: false, http: '127.0.0.1:0', logger });
     mapper = await startVirtualMapper(dir, server.socketPath);
     await mapper.whenRegistered();
   });
@@ -171,6 +174,19 @@ ${deviceYaml('uses-typo', { model: 'typo-model' })}`,
       server.problems().map((p) => p.message),
     );
     assert.ok(body.length >= 9);
+  });
+
+  it('every load problem is also in the log: its message (file, line, field) at its severity, with source and field as keys', () => {
+    const loadProblems = server.problems().filter((p) => p.source !== 'dmi');
+    assert.ok(loadProblems.length >= 9, `${loadProblems.length} problems`);
+    for (const p of loadProblems) {
+      const line = logLines.find((l) => l['msg'] === p.message);
+      assert.ok(line, `not logged: ${p.message}`);
+      assert.equal(line['level'], p.severity === 'error' ? 'error' : 'warn', p.message);
+      assert.equal(line['source'], p.source);
+      assert.equal(line['field'], p.field);
+    }
+    assert.ok(logLines.some((l) => typeof l['msg'] === 'string' && (l['msg'] as string).startsWith(`${f('broken.yaml')}:`) && l['level'] === 'error'), 'the invalid YAML file is named in an error line');
   });
 
   it('a bad edit of a running device keeps its last good version in service (and reports why)', async () => {
