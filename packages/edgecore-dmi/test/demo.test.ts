@@ -2,7 +2,7 @@
 // `npm run demo` (scripts/demo.ts) must keep working on a fresh clone: edgecore-dmi + a Modbus
 // simulator process + the Modbus mapper. Run it for a few seconds and check it cleans up.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -22,6 +22,32 @@ it('the demo runs a local edge with live Modbus values and stops without leftove
     const pid = m[1] ?? m[2];
     assert.equal(existsSync(`/proc/${pid}`), false, `process ${pid} is gone`);
   }
+  const after = readdirSync(tmpdir()).filter((n) => n.startsWith('mapperkit-demo-') && !before.has(n));
+  assert.deepEqual(after, [], 'temp dir with sockets removed');
+});
+
+it('Ctrl-C (SIGINT to the whole foreground process group, as a terminal sends it) stops everything without leftovers', async () => {
+  const before = new Set(readdirSync(tmpdir()).filter((n) => n.startsWith('mapperkit-demo-')));
+  // detached: the demo leads its own process group, like a shell job; its children are in it.
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'scripts', 'demo.ts')], { cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const deadline = Date.now() + 60_000;
+  while (!/default\/thermostat-1\s+ok\s+temperature=/.test(out) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 200));
+  assert.match(out, /default\/thermostat-1\s+ok\s+temperature=/, `no live value before Ctrl-C:\n${out}\n${err}`);
+  const pids = [...out.matchAll(/\(pid (\d+)\)|mapper-modbus\s+pid (\d+)/g)].map((m) => Number(m[1] ?? m[2]));
+  assert.equal(pids.length, 2, out);
+  process.kill(-child.pid!, 'SIGINT');
+  const timeout = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 30_000);
+  const { code, signal } = await exited;
+  clearTimeout(timeout);
+  assert.deepEqual({ code, signal }, { code: 0, signal: null }, err);
+  assert.match(out, /demo stopped; no processes or sockets left behind/);
+  assert.doesNotMatch(err, /exited unexpectedly/);
+  for (const pid of pids) assert.equal(existsSync(`/proc/${pid}`), false, `process ${pid} is gone`);
   const after = readdirSync(tmpdir()).filter((n) => n.startsWith('mapperkit-demo-') && !before.has(n));
   assert.deepEqual(after, [], 'temp dir with sockets removed');
 });
