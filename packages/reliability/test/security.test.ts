@@ -296,8 +296,8 @@ describe('security defaults (real processes, real peers)', () => {
     );
   });
 
-  // Known bug (src/fuzz/known.ts: edgecore-dmi-shows-url-credentials): the Device's pushMethod
-  // carries the MQTT broker URL with its user:password, and edgecore-dmi shows it verbatim.
+  // The Device's pushMethod carries the MQTT broker URL with its user:password; edgecore-dmi used to
+  // show it verbatim (fixed in 44f2ae9; src/fuzz/known.ts FIXED_BUGS edgecore-dmi-shows-url-credentials).
   it("edgecore-dmi's API and dashboard do not show credentials carried in a Device (broker URL userinfo)", () => {
     assert.deepEqual(
       leaks.filter((l) => l.where === 'api').map((l) => l.text),
