@@ -1,13 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// `mapper-opcua [--config-file config.yaml] [--v N]` runs the mapper.
-// `mapper-opcua create-certificate [--pki-dir DIR] [--application-uri URI] [--application-name NAME]`
-// creates the client application certificate ahead of time (to hand to the server's
-// administrator, or to store in a Secret) and prints where it is.
-// Modules load lazily: node-opcua alone takes seconds to load.
-if (process.argv[2] === 'create-certificate') {
-  const { createCertificateCommand } = await import('./cli.js');
-  process.exit(await createCertificateCommand(process.argv.slice(3)));
-} else {
-  const [{ runMapper }, { default: driver }] = await Promise.all([import('@mapperkit/framework'), import('./driver.js')]);
-  await runMapper({ driver });
-}
+// `mapper-opcua [--config-file config.yaml] [--v N]` runs the mapper; `doctor` and `schema` are
+// the framework's subcommands. `create-certificate` is dispatched by bin/mapper-opcua.js.
+import { runMapper } from '@mapperkit/framework';
+import driver from './driver.js';
+await runMapper({ driver });

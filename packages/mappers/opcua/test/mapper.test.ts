@@ -34,11 +34,11 @@ describe('mapper-opcua (the bin) with the example devices.yaml', () => {
     assert.ok(existsSync(BIN), 'bin mapper-opcua is linked into node_modules/.bin by the workspace');
     const pki = join(dir, 'pki');
     writeFileSync(join(dir, 'password'), `${PASSWORD}\n`);
-    const yaml = readFileSync(join(root, 'resources', 'devices.yaml'), 'utf8')
+    const yaml = readFileSync(join(root, 'devices', 'devices.yaml'), 'utf8')
       .replace('opc.tcp://opcua-server:4840', server.endpointUrl)
-      .replace('/etc/mapper-opcua/secret/password', join(dir, 'password'))
-      .replace('/etc/mapper-opcua/server/certificate.pem', server.serverCertificateFile)
-      .replace('/var/lib/mapper-opcua/pki', pki);
+      .replace('/etc/mapper/opcua/password', join(dir, 'password'))
+      .replace('/etc/mapper/opcua/server-certificate.pem', server.serverCertificateFile)
+      .replace('/var/lib/mapperkit/pki', pki);
     const ec = await TestEdgecore.start({ socketPath: join(dir, 'dmi.sock'), ...TestEdgecore.fromCrdYaml(yaml), limiter: false });
     writeFileSync(
       join(dir, 'config.yaml'),
