@@ -14,7 +14,7 @@ import { createBleDriver } from '../src/driver.js';
 import { type EmulatedBindings, type EmulatedPeripheral } from './fixtures/emulated-bindings.js';
 import { beaconPeripheral, sensorWorld, xiaomiPeripheral } from './fixtures/sensor.js';
 
-const SAMPLE = readFileSync(new URL('../resources/devices.yaml', import.meta.url), 'utf8');
+const SAMPLE = readFileSync(new URL('../devices/devices.yaml', import.meta.url), 'utf8');
 const SENSOR = 'default/env-sensor-1';
 const XIAOMI = 'default/xiaomi-th-1';
 
@@ -84,7 +84,7 @@ function int16le(n: number): Buffer {
   return b;
 }
 
-describe('mapper-ble end to end with the test edgecore (resources/devices.yaml)', () => {
+describe('mapper-ble end to end with the test edgecore (devices/devices.yaml)', () => {
   let rig: Rig;
   before(async () => {
     rig = await startRig(SAMPLE);

@@ -13,7 +13,7 @@ import { TestEdgecore } from '@mapperkit/framework/testing';
 
 const pkg = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(pkg, 'bin', 'mapper-ble.js');
-const SAMPLE = readFileSync(join(pkg, 'resources', 'devices.yaml'), 'utf8');
+const SAMPLE = readFileSync(join(pkg, 'devices', 'devices.yaml'), 'utf8');
 
 interface LogLine {
   level: string;
