@@ -199,8 +199,8 @@ describe('camera-usb mapper through DMI (TestEdgecore)', () => {
 });
 
 describe('the sample Device YAML validates against the driver schemas', () => {
-  it('every camera-usb device and property in resources/devices.yaml is accepted', async () => {
-    const { devices } = TestEdgecore.fromCrdYaml(readFileSync(join(pkg, 'resources', 'devices.yaml'), 'utf8'));
+  it('every camera-usb device and property in devices/devices.yaml is accepted', async () => {
+    const { devices } = TestEdgecore.fromCrdYaml(readFileSync(join(pkg, 'devices', 'devices.yaml'), 'utf8'));
     assert.equal(devices.length, 2);
     for (const d of devices) {
       const spec = deviceFromProto(d).value;
