@@ -40,7 +40,7 @@ await new Promise<void>((resolve, reject) => {
 });
 
 // 2. edgecore-dmi with the example Device/DeviceModel, pointed at the simulator's port.
-const yaml = readFileSync(join(modbus, 'resources', 'thermostat.yaml'), 'utf8').replace(/port: 5020/g, `port: ${simPort}`);
+const yaml = readFileSync(join(modbus, 'devices', 'thermostat.yaml'), 'utf8').replace(/port: 5020/g, `port: ${simPort}`);
 writeFileSync(join(dir, 'devices.yaml'), yaml);
 const edge = await startEdgecoreDmi({
   socketPath: join(dir, 'dmi.sock'),

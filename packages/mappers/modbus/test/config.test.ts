@@ -12,7 +12,7 @@ import { defaultInterFrameDelay, protocolConfig, visitorConfig } from '../src/in
 import { PKG_DIR } from './helpers.ts';
 
 function fromYaml(file: string) {
-  const { devices } = TestEdgecore.fromCrdYaml(readFileSync(join(PKG_DIR, 'resources', file), 'utf8'));
+  const { devices } = TestEdgecore.fromCrdYaml(readFileSync(join(PKG_DIR, 'devices', file), 'utf8'));
   return devices.map((d) => ({
     name: d.name,
     protocol: decodeCustomizedValue(d.spec?.protocol?.configData, () => undefined),

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // End to end, three processes: the simulator CLI (modbus-serial ServerTCP), the mapper-modbus
 // bin (built dist, as deployed), and this test playing edgecore (TestEdgecore on a unix
-// socket). The example YAML in resources/ is used as shipped, only the port is changed:
+// socket). The example YAML in devices/ is used as shipped, only the port is changed:
 // twins are reported, desired values land in the holding register (checked with mbpoll, an
 // independent client), an UpdateDevice with a new desired value is written, the upstream-format
 // Device works unchanged, and SIGTERM stops the mapper cleanly.
@@ -17,7 +17,7 @@ import { freePort, mbpollRead, PKG_DIR, SimulatorProcess, tempDir, until } from 
 const REPO = join(PKG_DIR, '..', '..', '..');
 
 function loadExample(file: string, port: number): { devices: Device[]; models: ReturnType<typeof TestEdgecore.fromCrdYaml>['models'] } {
-  const text = readFileSync(join(PKG_DIR, 'resources', file), 'utf8').replace(/port: "?5020"?/g, (m) => m.replace('5020', String(port)));
+  const text = readFileSync(join(PKG_DIR, 'devices', file), 'utf8').replace(/port: "?5020"?/g, (m) => m.replace('5020', String(port)));
   assert.ok(text.includes(String(port)), `${file} names the simulator port`);
   return TestEdgecore.fromCrdYaml(text);
 }
