@@ -155,6 +155,10 @@ export class TestServer {
   trustUser(certificateFile: string): Promise<void> {
     return this.call({ cmd: 'trustUser', certificateFile });
   }
+  /** Monitored items requested since the last resetStats, with the client's parameters, in order. */
+  monitoredItems(): Promise<{ nodeId: string; samplingInterval: number; queueSize: number; discardOldest: boolean; deadbandType: string; deadbandValue: number }[]> {
+    return this.call({ cmd: 'monitoredItems' });
+  }
   /** Sessions activated since this server process started: channel security and identity. */
   activations(): Promise<{ applicationUri: string; securityMode: string; securityPolicy: string; identity: string; at: number }[]> {
     return this.call({ cmd: 'activations' });

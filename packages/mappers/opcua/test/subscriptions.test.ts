@@ -122,20 +122,25 @@ describe('subscriptions', () => {
     assert.deepEqual(errors(s.readings, 'sine'), []);
   });
 
-  it('different monitoring parameters go out as one CreateMonitoredItems call per parameter set', async () => {
+  it('different monitoring parameters go out as one CreateMonitoredItems call per parameter set, as the visitors say', async () => {
     await server.resetStats();
     const reqs = [
       await request('a', 'double', { nodeID: 'ns=2;s=Double', subscribe: true, samplingInterval: 100 }),
       await request('b', 'double', { nodeID: 'ns=2;s=Float', subscribe: true, samplingInterval: 100 }),
-      await request('c', 'double', { nodeID: 'ns=2;s=Level', subscribe: true, samplingInterval: 100, deadbandType: 'Absolute', deadbandValue: 0.5 }),
+      await request('c', 'double', { nodeID: 'ns=2;s=Level', subscribe: true, samplingInterval: 250, queueSize: 10, deadbandType: 'Absolute', deadbandValue: 0.5 }),
     ];
     const s = collect(client, reqs);
-    await until(() => new Set(s.readings.map((r) => r.property)).size === 3, 5000, 'initial values of a, b, c');
+    await until(() => new Set(s.readings.map((r) => r.property)).size === 3, 15_000, 'initial values of a, b, c');
     s.stop();
     await s.done;
     const st = await server.stats();
     assert.equal(st.createSubscriptionRequests, 1, 'one subscription per subscribe() call');
     assert.equal(st.createMonitoredItemsRequests, 2);
+    // What the server was asked for: the visitors' sampling interval, queue size and deadband (queueSize default 1).
+    const items = new Map((await server.monitoredItems()).map((i) => [i.nodeId, i]));
+    assert.deepEqual(items.get('ns=2;s=Double'), { nodeId: 'ns=2;s=Double', samplingInterval: 100, queueSize: 1, discardOldest: true, deadbandType: 'None', deadbandValue: 0 });
+    assert.deepEqual(items.get('ns=2;s=Level'), { nodeId: 'ns=2;s=Level', samplingInterval: 250, queueSize: 10, discardOldest: true, deadbandType: 'Absolute', deadbandValue: 0.5 });
+    assert.equal(items.size, 3);
   });
 
   it('the subscription fails (so the framework reconnects) when the client is closed under it', async () => {
