@@ -4,10 +4,11 @@
 // zombie) left after stop.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { createLogger, type Logger } from '@mapperkit/framework';
 import { CaptureSupervisor, captureArgs, isCompleteJpeg, jpegDimensions } from '../src/index.ts';
 import { childProcesses, ffprobeJpeg, parseProtocol, pidExists, silentLog, testsrcConfig, waitUntil } from './helpers.ts';
 
-async function supervisor(over: Record<string, unknown> = {}): Promise<CaptureSupervisor> {
+async function supervisor(over: Record<string, unknown> = {}, log: Logger = silentLog): Promise<CaptureSupervisor> {
   const c = await parseProtocol(testsrcConfig(over));
   return new CaptureSupervisor({
     ffmpegPath: c.ffmpegPath,
@@ -17,7 +18,7 @@ async function supervisor(over: Record<string, unknown> = {}): Promise<CaptureSu
     maxFrameBytes: c.maxFrameBytes,
     restartInitialMs: c.restartInitialMs,
     restartMaxMs: c.restartMaxMs,
-    log: silentLog,
+    log,
     killGraceMs: 1000,
   });
 }
@@ -70,7 +71,9 @@ describe('capture supervisor', () => {
   });
 
   it('keeps restarting with backoff when the input fails, reporting ffmpeg\'s error', async () => {
-    const s = await supervisor({ url: 'nosuchfilter=size=320x240', restartInitialMs: 50, restartMaxMs: 200 });
+    const lines: string[] = [];
+    const log = createLogger({ level: 'debug', destination: { write: (l: string) => void lines.push(l) } });
+    const s = await supervisor({ url: 'nosuchfilter=size=320x240', restartInitialMs: 50, restartMaxMs: 200 }, log);
     started.push(s);
     s.start();
     // A waiter that fails on exit sees ffmpeg's own message.
@@ -80,8 +83,13 @@ describe('capture supervisor', () => {
       assert.match(e.message, /capture of nosuchfilter.* failed: ffmpeg exited with code \d+: .*nosuchfilter/i);
       return true;
     });
-    await waitUntil(() => s.starts >= 3, 5000, 'three attempts');
+    await waitUntil(() => s.starts >= 5, 10_000, 'five attempts');
     assert.equal(s.latest, undefined);
+    // The delays double from restartInitialMs up to restartMaxMs, jittered within [base/2, base].
+    const delays = lines.map((l) => JSON.parse(l) as { msg?: string; retryInMs?: number }).filter((e) => e.msg === 'ffmpeg capture stopped; restarting').map((e) => e.retryInMs!);
+    assert.ok(delays.length >= 4, `restart delays logged: ${delays.join(', ')}`);
+    const bases = [50, 100, 200, 200];
+    bases.forEach((base, i) => assert.ok(delays[i]! >= base / 2 && delays[i]! <= base, `delay ${i + 1} is ${delays[i]} ms, expected ${base / 2}-${base} (backoff)`));
     // A plain waiter times out and says why.
     await assert.rejects(s.nextFrame(0, 300, AbortSignal.timeout(5000)), /no frame from nosuchfilter.* within 300 ms/);
     await s.stop();
