@@ -59,6 +59,7 @@ async function serve(argv: {
   http: string;
   db: string;
   limiter: boolean;
+  reflection: boolean;
   'limiter-rate': number;
   'limiter-burst': number;
   history: number;
@@ -75,6 +76,7 @@ async function serve(argv: {
       http: argv.http === 'off' || argv.http === '' ? false : argv.http,
       dbPath: argv.db,
       limiter: argv.limiter ? { rate: argv['limiter-rate'], burst: argv['limiter-burst'] } : false,
+      reflection: argv.reflection,
       historyLimit: argv.history,
       pollMs: argv.poll,
       logLevel: argv['log-level'] as 'info',
@@ -115,6 +117,7 @@ async function main(): Promise<void> {
           .option('http', { type: 'string', default: DEFAULT_HTTP, describe: 'HTTP API and dashboard host:port ("off" to disable)' })
           .option('db', { type: 'string', default: defaultDbPath(), describe: 'SQLite store (":memory:" keeps nothing)' })
           .option('limiter', { type: 'boolean', default: true, describe: "emulate edgecore's DMI limiter (--no-limiter to disable)" })
+          .option('reflection', { type: 'boolean', default: true, describe: 'gRPC server reflection on the socket, as edgecore (--no-reflection to disable)' })
           .option('limiter-rate', { type: 'number', default: 1, describe: 'limiter requests per second' })
           .option('limiter-burst', { type: 'number', default: 100, describe: 'limiter burst' })
           .option('history', { type: 'number', default: 500, describe: 'reported values kept per property' })

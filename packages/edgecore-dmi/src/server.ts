@@ -19,6 +19,7 @@ import { pino, type Logger } from 'pino';
 import { DEFAULT_HTTP, DEFAULT_SOCKET, defaultDbPath } from './defaults.js';
 import { type CallRecord, type ChannelView, MapperChannel, registerResponse } from './dispatcher.js';
 import { startHttpApi, type HttpApi } from './http.js';
+import { addReflection } from './reflection.js';
 import {
   buildSnapshot,
   definedDesired,
@@ -67,6 +68,8 @@ export interface EdgecoreDmiOptions {
   readonly logger?: Logger;
   /** pino level when no logger is given (default info). */
   readonly logLevel?: pino.LevelWithSilent;
+  /** gRPC server reflection on the socket, as edgecore registers it (default true). */
+  readonly reflection?: boolean;
 }
 
 /** A stored problem that happened at run time (reports, deliveries), with a repeat count. */
@@ -237,6 +240,7 @@ export class EdgecoreDmi {
       reportDeviceStates: (call: ServerUnaryCall<ReportDeviceStatesRequest, object>, cb: sendUnaryData<object>) =>
         this.handle('ReportDeviceStates', call, cb, (req) => this.onReportStates(req)),
     });
+    if (this.opts.reflection ?? true) addReflection(grpc.server, ['v1beta1.DeviceManagerService']);
     await grpc.listen();
     this.grpc = grpc;
     this.log.info({ socket: this.socketPath, db: this.store.path, limiter: this.limiter ? { rate: this.limiter.rate, burst: this.limiter.burst } : false }, 'DeviceManagerService listening');

@@ -31,6 +31,8 @@ describe('report storage across restarts', () => {
     assert.deepEqual(applied.changed, [{ kind: 'Device', id: 'default/t-api', action: 'created' }]);
     server.setDesired('t1', 'setpoint', '12');
     await eventually(() => server!.deviceView('t1')!.twins.find((t) => t.property === 'setpoint')!.reported === '12', 10_000, 'setpoint 12 reported');
+    // The mapper must have everything before it stops, or the restarted server rightly retries what was pending.
+    await eventually(() => mapper!.device('default/t-api'), 10_000, 't-api on the mapper');
     await mapper.stop();
     mapper = undefined;
     const before = server.deviceView('t1')!;
