@@ -35,6 +35,8 @@ describe('redis outage of 20 s under load (real redis-server, SIGKILL)', () => {
       for (const s of rig.mapper.sinks()) states.add(s.state);
     }, 100);
     try {
+      // On a loaded machine the sink may still be catching up with its start: the outage begins from `up`.
+      await until(() => rig.mapper.sinks()[0]?.state === 'up', 20_000, 'sink up before the outage');
       await redis.kill();
       const killedAt = Date.now();
       await sleep(2000);
@@ -72,7 +74,8 @@ describe('redis outage of 20 s under load (real redis-server, SIGKILL)', () => {
         const values = stored.filter((s) => s.prop === name).map((s) => s.value);
         assert.deepEqual(values, values.map((_, i) => i + 1));
       }
-      assert.ok(states.has('up') && states.has('buffering'), `state went up → buffering → up: ${[...states].join(',')}`);
+      // up (waited for above) → buffering (seen while polling) → up (below).
+      assert.ok(states.has('buffering'), `state went through buffering: ${[...states].join(',')}`);
       const final = rig.mapper.sinks()[0]!;
       assert.equal(final.state, 'up');
       assert.equal(final.dropped.cap + final.dropped.age + final.dropped.rejected + final.dropped.overflow + final.dropped.corrupt, 0);

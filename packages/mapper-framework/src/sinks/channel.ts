@@ -77,6 +77,10 @@ export class SinkChannel {
   private readonly ctl = new AbortController();
   private loop: Promise<void> | undefined;
   private retryDelay: number;
+  /** Writes in flight at once while the disk backlog is replayed. */
+  private readonly pipeline: number;
+  /** Records per write while a backlog is drained. */
+  private readonly bulkBatch: number;
   private lastDropAt = 0;
   private lastDropLog = 0;
   private outageStart = 0;
@@ -101,6 +105,8 @@ export class SinkChannel {
     this.log = args.log;
     this.hooks = args.hooks ?? {};
     this.retryDelay = args.options.retryInitialMs;
+    this.pipeline = Math.max(1, Math.floor(args.writer.pipeline ?? 1));
+    this.bulkBatch = Math.max(args.options.batchSize, Math.floor(args.writer.bulkBatchSize ?? 0));
     if (args.options.hasBacklog) this.openDisk();
   }
 
@@ -204,13 +210,11 @@ export class SinkChannel {
         } else if (this.diskOpening && !this.disk && !this.diskFailed) {
           await this.diskOpening;
         } else if (this.disk && this.disk.size > 0) {
-          const batch = await this.disk.peek(this.opts.batchSize);
-          if (batch.length === 0) continue;
-          const acked = await this.deliver(batch);
-          if (acked > 0) await this.disk.ack(acked);
-          if (acked < batch.length) await this.backoff();
+          // `size` counts lines, corrupt ones too, until they are read: never spin on it.
+          if (!(await this.replay(this.disk))) await this.pause(50);
         } else if (this.memory.length > 0) {
-          const batch = this.memory.splice(0, this.opts.batchSize);
+          // A backlog in memory (the sink is slower than its input) goes in bulk batches.
+          const batch = this.memory.splice(0, this.memory.length > this.opts.batchSize ? this.bulkBatch : this.opts.batchSize);
           this.inFlight = batch.length;
           const acked = await this.deliver(batch).finally(() => (this.inFlight = 0));
           if (acked < batch.length) {
@@ -226,6 +230,56 @@ export class SinkChannel {
         this.log.error({ err: (err as Error).message }, 'sink loop error; retrying');
         await this.backoff();
       }
+    }
+  }
+
+  /**
+   * Delivers the disk backlog in bulk batches, with up to `writer.pipeline` writes in flight
+   * (the next batch is read and encoded while the sink works on the previous one). Batches are
+   * acknowledged in order; after a failure the writes still in flight are left to finish, their
+   * records stay on disk and are sent again (at least once). Returns when the buffer is empty,
+   * after a failure, or when the channel closes; false if there was nothing to send.
+   */
+  private async replay(disk: DiskQueue<SinkRecord>): Promise<boolean> {
+    const signal = this.ctl.signal;
+    const window: { batch: SinkRecord[]; result: Promise<unknown> }[] = [];
+    let handedOut = 0;
+    let sent = false;
+    try {
+      for (;;) {
+        while (window.length < this.pipeline && !signal.aborted) {
+          const batch = await disk.peek(this.bulkBatch, handedOut);
+          if (batch.length === 0) break;
+          handedOut += batch.length;
+          const result = this.attempt(batch).then(
+            () => undefined,
+            (err: unknown) => err ?? new Error('write failed'),
+          );
+          window.push({ batch, result });
+        }
+        const first = window.shift();
+        if (!first) return handedOut > 0 || sent;
+        sent = true;
+        const err = await first.result;
+        if (err === undefined) {
+          this.delivered(first.batch);
+          this.retryDelay = this.opts.retryInitialMs;
+          await disk.ack(first.batch.length);
+          handedOut -= first.batch.length;
+          if (signal.aborted) return true;
+          continue;
+        }
+        // Let the later writes finish (their outcome does not matter: their records are sent again).
+        await Promise.all(window.map((w) => w.result));
+        window.length = 0;
+        const acked = await this.deliver(first.batch, err);
+        if (acked > 0) await disk.ack(acked);
+        if (acked < first.batch.length) await this.backoff();
+        return true;
+      }
+    } finally {
+      // Closing (or a disk error): never leave a write running behind the loop's back.
+      await Promise.all(window.map((w) => w.result));
     }
   }
 
@@ -256,6 +310,11 @@ export class SinkChannel {
   private backoff(): Promise<void> {
     const delay = Math.round(this.retryDelay / 2 + Math.random() * (this.retryDelay / 2));
     this.retryDelay = Math.min(this.opts.retryMaxMs, this.retryDelay * 2);
+    return this.pause(delay);
+  }
+
+  /** Waits `delay` ms, less if the channel closes. */
+  private pause(delay: number): Promise<void> {
     return new Promise((resolve) => {
       const onAbort = (): void => {
         clearTimeout(t);
@@ -273,11 +332,18 @@ export class SinkChannel {
    * Writes `batch`; returns how many records at its head are done (delivered, or refused for
    * good and dropped). Less than `batch.length` means the sink is failing.
    */
-  private async deliver(batch: readonly SinkRecord[]): Promise<number> {
+  private async deliver(batch: readonly SinkRecord[], firstError?: unknown): Promise<number> {
     let done = 0;
+    // The outcome of a write of the whole batch made by the caller (pipelined replay).
+    let failedAlready = firstError;
     while (done < batch.length) {
       const part = batch.slice(done);
       try {
+        if (failedAlready !== undefined) {
+          const e = failedAlready;
+          failedAlready = undefined;
+          throw e;
+        }
         await this.attempt(part);
         this.delivered(part);
         done += part.length;

@@ -58,8 +58,9 @@ export function dataModelOf(r: Pick<SinkRecord, 'dev' | 'prop' | 'ns' | 'val' | 
   return { DeviceName: r.dev, PropertyName: r.prop, Namespace: r.ns, Value: r.val, Type: r.type, TimeStamp: r.ts };
 }
 
-/** `json.Marshal(DataModel)` byte for byte. */
-export function dataModelJson(r: Pick<SinkRecord, 'dev' | 'prop' | 'ns' | 'val' | 'type' | 'ts'>): string {
+/** `json.Marshal(DataModel)` byte for byte (a record read back from the disk buffer carries it already). */
+export function dataModelJson(r: Pick<SinkRecord, 'dev' | 'prop' | 'ns' | 'val' | 'type' | 'ts' | 'json'>): string {
+  if (r.json !== undefined) return r.json;
   return `{"DeviceName":${goString(r.dev)},"PropertyName":${goString(r.prop)},"Namespace":${goString(r.ns)},"Value":${goString(r.val)},"Type":${goString(r.type)},"TimeStamp":${Math.trunc(r.ts)}}`;
 }
 

@@ -14,9 +14,10 @@ import type { PushMethod } from '../generated/v1beta1/api.js';
 import type { Sample, SampleConsumer } from '../sample.js';
 import { type ChannelHooks, SinkChannel, type SinkStatus } from './channel.js';
 import { lookupCredential } from './credentials.js';
-import { DiskQueue } from './disk-queue.js';
+import { DiskQueue, type LineCodec } from './disk-queue.js';
+import { decodeRecordLine, encodeRecordLine } from './record-line.js';
 import { channelDirName, channelKey, channelLabel, parsePushMethod, type Target } from './targets.js';
-import type { ChannelSpec, CredentialName, SinkRecord, SinkWriter, WriterContext, WriterOptions } from './types.js';
+import { type ChannelSpec, type CredentialName, type SinkRecord, type SinkWriter, WRITER_HINTS, type WriterContext, type WriterHints, type WriterOptions } from './types.js';
 
 export type { SinkStatus, SinkState } from './channel.js';
 
@@ -27,11 +28,12 @@ export type WriterFactory = (spec: ChannelSpec, ctx: WriterContext) => SinkWrite
  * A writer whose module (and client library: ioredis, mqtt, mysql2, @tdengine/rest) is loaded on
  * first use, so a mapper without that sink never pays for the library in memory or start-up time.
  */
-function lazyWriter(load: () => Promise<SinkWriter>): SinkWriter {
+function lazyWriter(load: () => Promise<SinkWriter>, hints: WriterHints = {}): SinkWriter {
   let writer: Promise<SinkWriter> | undefined;
   let closed = false;
   const get = (): Promise<SinkWriter> => (writer ??= load());
   return {
+    ...hints,
     async write(records, signal) {
       return (await get()).write(records, signal);
     },
@@ -56,7 +58,7 @@ export const defaultWriterFactory: WriterFactory = (spec, ctx) => {
     case 'otel':
       return lazyWriter(async () => (await import('./otel.js')).createOtelWriter(spec, ctx));
     case 'redis':
-      return lazyWriter(async () => (await import('./redis.js')).createRedisWriter(spec, ctx));
+      return lazyWriter(async () => (await import('./redis.js')).createRedisWriter(spec, ctx), WRITER_HINTS.redis);
     case 'tdengine':
       return lazyWriter(async () => (await import('./tdengine.js')).createTdengineWriter(spec, ctx));
     case 'mysql':
@@ -86,6 +88,7 @@ interface Slot {
 }
 
 const SPEC_FILE = 'channel.json';
+const recordLineCodec: LineCodec<SinkRecord> = { encode: encodeRecordLine, decode: decodeRecordLine };
 
 export class DataPlane implements SampleConsumer {
   readonly name = 'data-plane';
@@ -270,7 +273,7 @@ export class DataPlane implements SampleConsumer {
         maxAgeMs: dp.buffer_max_age_ms,
         fsync: dp.buffer_fsync,
         onDrop: (reason, n) => ch.bufferDropped(reason, n),
-      });
+      }, recordLineCodec);
       // Remember the connection so a later run can replay without a device naming it (not when the URL carries credentials).
       if (!/\/\/[^/@]*@/.test(JSON.stringify(spec))) writeFileSync(join(dir, SPEC_FILE), JSON.stringify(spec));
       log.info({ dir }, 'disk buffer opened');

@@ -1,11 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
-// Durable FIFO of records for store-and-forward: append-only segment files of JSON lines in one
-// directory per sink channel, a cursor file for the read position, a byte cap (oldest segments
-// dropped first) and a maximum age (expired records skipped at replay).
+// Durable FIFO of records for store-and-forward: append-only segment files of lines (JSON by
+// default; the data plane's records use record-line.ts) in one directory per sink channel, a
+// cursor file for the read position, a byte cap (oldest segments dropped first) and a maximum
+// age (expired records skipped at replay).
 //
-// Crash behaviour: appends are written in batches (fsync optional); a torn last line is skipped
-// on restart; the cursor is written after each acknowledged batch, so at most one batch is
-// replayed twice (at-least-once).
+// Reading: segments are loaded in order (their lines split, each line parsed only when a batch
+// needs it) and read across segment boundaries; `peek(max, skip)` lets a caller hand out the
+// next batch while earlier ones are still being written (acknowledged in order with `ack`).
+//
+// Crash behaviour: appends are written in batches (fsync optional); a torn last line (no
+// newline) is skipped on restart; the cursor is written after each acknowledgement, so what is
+// replayed twice after a crash is at most what was in flight (at-least-once).
 import { type FileHandle, mkdir, open, readdir, readFile, rm, stat, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -23,6 +28,26 @@ export interface DiskQueueOptions {
   readonly onDrop?: (reason: DropReason, count: number) => void;
 }
 
+/** How records become lines (no newline inside) and back; `decode` answers undefined for a line that is not a record. */
+export interface LineCodec<T> {
+  encode(record: T): string;
+  decode(line: string): T | undefined;
+}
+
+function jsonCodec<T extends { readonly ts: number }>(): LineCodec<T> {
+  return {
+    encode: (r) => JSON.stringify(r),
+    decode: (line) => {
+      try {
+        const v = JSON.parse(line) as T;
+        return typeof v === 'object' && v !== null && typeof v.ts === 'number' ? v : undefined;
+      } catch {
+        return undefined;
+      }
+    },
+  };
+}
+
 interface Segment {
   readonly id: number;
   bytes: number;
@@ -30,14 +55,23 @@ interface Segment {
   lines: number;
 }
 
+/**
+ * A segment being read. Lines are split when the segment is loaded and parsed only when a
+ * batch needs them, so loading a segment never parses thousands of records in one go.
+ */
 interface Reader<T> {
   readonly id: number;
-  readonly records: T[];
-  pos: number;
-  /** Lines of the segment already consumed before `records[0]` plus skipped ones. */
-  readonly baseLine: number;
-  /** Line number (in the file) of records[i] is lineOf[i]. */
-  readonly lineOf: number[];
+  /** Complete lines of the segment (a torn last line is left out). */
+  readonly lines: string[];
+  /** First line not consumed (acknowledged, or dropped as expired or corrupt). */
+  consumed: number;
+  /** Next line to parse. */
+  scan: number;
+  /** Records parsed from lines [consumed, scan) that are not consumed yet, with their line numbers. */
+  recs: T[];
+  lineOf: number[];
+  /** Index in `recs` of the first record not consumed. */
+  head: number;
 }
 
 const SEGMENT_RE = /^(\d{12})\.seg$/;
@@ -59,7 +93,12 @@ export class DiskQueue<T extends { readonly ts: number }> {
   private readonly opts: DiskQueueOptions;
   private readonly segmentBytes: number;
   private segments: Segment[] = [];
-  private reader: Reader<T> | undefined;
+  /** Loaded segments, a prefix of `segments`, oldest first. */
+  private readers: Reader<T>[] = [];
+  /** Records handed out by {@link peek} and not acknowledged yet (a prefix of the unconsumed records in `readers`). */
+  private handedOut = 0;
+  /** Records handed out and not acknowledged yet whose segment the cap dropped (older than those of `handedOut`). */
+  private debt = 0;
   private writer: { id: number; fh: FileHandle } | undefined;
   private pending: string[] = [];
   /** New segments count up from here; ids below are left for {@link prepend}. */
@@ -70,16 +109,19 @@ export class DiskQueue<T extends { readonly ts: number }> {
   private lastError: Error | undefined;
   private closed = false;
 
-  private constructor(opts: DiskQueueOptions) {
+  private readonly codec: LineCodec<T>;
+
+  private constructor(opts: DiskQueueOptions, codec: LineCodec<T> | undefined) {
     this.opts = opts;
+    this.codec = codec ?? jsonCodec<T>();
     this.dir = opts.dir;
     // Segments are read whole: keep them small enough that parsing one does not stall the event loop.
     this.segmentBytes = Math.max(16 * 1024, Math.min(2 * 1024 * 1024, Math.floor(opts.maxBytes / 8)));
   }
 
   /** Opens (creating) the directory and indexes existing segments. */
-  static async open<T extends { readonly ts: number }>(opts: DiskQueueOptions): Promise<DiskQueue<T>> {
-    const q = new DiskQueue<T>(opts);
+  static async open<T extends { readonly ts: number }>(opts: DiskQueueOptions, codec?: LineCodec<T>): Promise<DiskQueue<T>> {
+    const q = new DiskQueue<T>(opts, codec);
     await mkdir(opts.dir, { recursive: true });
     const names = (await readdir(opts.dir)).filter((n) => SEGMENT_RE.test(n)).sort();
     for (const name of names) {
@@ -106,7 +148,7 @@ export class DiskQueue<T extends { readonly ts: number }> {
   get size(): number {
     let n = this.pending.length;
     for (const s of this.segments) n += s.lines;
-    if (this.reader) n -= this.reader.baseLine + this.reader.pos;
+    for (const r of this.readers) n -= r.consumed;
     const skip = this.skipOnLoad;
     if (skip && this.segments.some((x) => x.id === skip.id)) n -= skip.line;
     return Math.max(0, n);
@@ -144,8 +186,9 @@ export class DiskQueue<T extends { readonly ts: number }> {
       this.append(records);
       return;
     }
-    const text = records.map((r) => `${JSON.stringify(r)}\n`).join('');
+    const text = records.map((r) => `${this.codec.encode(r)}\n`).join('');
     await writeFile(join(this.dir, segName(id)), text);
+    this.unload();
     const bytes = Buffer.byteLength(text);
     this.segments.unshift({ id, bytes, lines: records.length });
     this.segmentsBytesHint += bytes;
@@ -155,7 +198,7 @@ export class DiskQueue<T extends { readonly ts: number }> {
   append(records: readonly T[]): void {
     if (this.closed || records.length === 0) return;
     for (const r of records) {
-      const line = `${JSON.stringify(r)}\n`;
+      const line = `${this.codec.encode(r)}\n`;
       this.pending.push(line);
       this.pendingBytes += Buffer.byteLength(line);
     }
@@ -235,11 +278,16 @@ export class DiskQueue<T extends { readonly ts: number }> {
     if (w) await w.fh.close().catch(() => undefined);
   }
 
-  /** Drops the oldest data while over the byte cap. */
+  /**
+   * Drops the oldest data while over the byte cap: whole segments, oldest first (the one being
+   * appended to excepted). Records of a dropped segment that were handed out for a write in
+   * flight become a debt: `ack` consumes it first (so it stays exact), and if that write fails
+   * they are counted as dropped when the reader starts over.
+   */
   private enforceCap(): void {
     while (this.bytes > this.opts.maxBytes) {
-      const head = this.segments[0];
-      if (!head || (this.writer && head.id === this.writer.id && this.segments.length === 1)) {
+      const victim = this.segments.findIndex((seg) => !(this.writer && seg.id === this.writer.id));
+      if (victim < 0) {
         // Only the active segment (or nothing) is on disk: drop the oldest queued lines.
         const line = this.pending.shift();
         if (line === undefined) return;
@@ -247,58 +295,147 @@ export class DiskQueue<T extends { readonly ts: number }> {
         this.opts.onDrop?.('cap', 1);
         continue;
       }
-      this.segments.shift();
-      let dropped = head.lines;
-      if (this.reader?.id === head.id) {
-        dropped = this.reader.records.length - this.reader.pos;
-        this.reader = undefined;
-      } else if (this.skipOnLoad?.id === head.id) {
+      const seg = this.segments[victim]!;
+      this.segments.splice(victim, 1);
+      let dropped = seg.lines;
+      const ri = this.readers.findIndex((r) => r.id === seg.id);
+      if (ri >= 0) {
+        const r = this.readers[ri]!;
+        dropped -= r.consumed;
+        if (ri === 0 && this.handedOut > 0) {
+          // Handed-out records are the first unconsumed ones, from readers[0] on.
+          const inFlight = Math.min(this.handedOut, r.recs.length - r.head);
+          this.handedOut -= inFlight;
+          this.debt += inFlight;
+          dropped -= inFlight;
+        }
+        this.readers.splice(ri, 1);
+      } else if (this.skipOnLoad?.id === seg.id) {
         dropped -= this.skipOnLoad.line;
         this.skipOnLoad = undefined;
       }
-      void rm(join(this.dir, segName(head.id)), { force: true });
-      void rm(join(this.dir, CURSOR), { force: true });
+      void rm(join(this.dir, segName(seg.id)), { force: true });
+      // The cursor names the head segment; once that is gone it would point at nothing.
+      if (victim === 0) void rm(join(this.dir, CURSOR), { force: true });
       this.opts.onDrop?.('cap', Math.max(0, dropped));
     }
   }
 
   /**
-   * Up to `max` records from the head, oldest first, without removing them. Expired records
-   * are dropped on the way. Resolves `[]` when the queue is empty.
+   * Up to `max` records, oldest first, after the first `skip` unacknowledged ones (records
+   * already handed out for a write in flight), without removing them; across segment
+   * boundaries. Expired records at the head are dropped on the way (when `skip` is 0).
+   * Resolves `[]` when nothing is left beyond `skip`.
    */
-  async peek(max: number): Promise<T[]> {
-    for (;;) {
-      if (this.reader && this.reader.pos < this.reader.records.length) {
-        this.dropExpired(this.reader);
-        if (this.reader.pos < this.reader.records.length) return this.reader.records.slice(this.reader.pos, this.reader.pos + max);
+  async peek(max: number, skip = 0): Promise<T[]> {
+    if (skip === 0 && this.debt > 0) {
+      // Starting over: records handed out, dropped by the cap meanwhile and never acknowledged are lost.
+      this.opts.onDrop?.('cap', this.debt);
+      this.debt = 0;
+    }
+    const out: T[] = [];
+    // The first `skip` handed-out records, less those the cap dropped, are in the readers.
+    const base = Math.max(0, skip - this.debt);
+    let toSkip = base;
+    let ri = 0;
+    this.handedOut = base;
+    while (out.length < max) {
+      const r = this.readers[ri] ?? (await this.loadNext(ri));
+      if (!r) break;
+      if (ri === 0 && toSkip === 0 && out.length === 0) {
+        this.dropExpired(r);
+        if (this.finishedReader(r)) {
+          await this.finishSegment(r.id);
+          continue;
+        }
       }
-      if (this.reader) {
-        await this.finishSegment(this.reader.id);
+      // Parse as far as this call needs.
+      this.parse(r, r.head + toSkip + (max - out.length));
+      const avail = r.recs.length - r.head;
+      if (toSkip >= avail) {
+        toSkip -= avail;
+        ri++;
         continue;
       }
-      const head = this.segments[0];
-      if (!head) {
-        if (this.pending.length === 0) return [];
+      const from = r.head + toSkip;
+      const to = Math.min(r.recs.length, from + (max - out.length));
+      for (let i = from; i < to; i++) out.push(r.recs[i]!);
+      // Counted at once, before any await: the cap must see them as handed out.
+      this.handedOut = base + out.length;
+      toSkip = 0;
+      ri++;
+    }
+    return out;
+  }
+
+  /** Loads the segment after the `ri` loaded ones; undefined when there is none (yet). */
+  private async loadNext(ri: number): Promise<Reader<T> | undefined> {
+    for (;;) {
+      if (ri < this.readers.length) return this.readers[ri];
+      const seg = this.segments[ri];
+      if (!seg) {
+        // Records not written yet: write them so they can be read (only worth it at the head).
+        if (ri > 0 || this.pending.length === 0) return undefined;
         await this.flush();
         continue;
       }
-      if (this.writer?.id === head.id) {
+      if (this.writer?.id === seg.id) {
         // Never read the segment being appended to: let any write in flight finish, then seal it.
         await this.flush();
-        if (this.writer?.id === head.id) await this.rotate();
+        if (this.writer?.id === seg.id) await this.rotate();
+        continue;
       }
-      await this.load(head);
+      await this.load(seg);
     }
   }
 
+  /** Parses lines of `r` until `recs` holds `upTo` entries or the lines run out. */
+  private parse(r: Reader<T>, upTo: number): void {
+    let corrupt = 0;
+    while (r.recs.length < upTo && r.scan < r.lines.length) {
+      const i = r.scan++;
+      const v = this.codec.decode(r.lines[i]!);
+      if (v !== undefined) {
+        r.recs.push(v);
+        r.lineOf.push(i);
+      } else {
+        corrupt++;
+        // A corrupt line at the head is consumed right away.
+        if (r.head === r.recs.length) r.consumed = r.scan;
+      }
+    }
+    if (corrupt > 0) this.opts.onDrop?.('corrupt', corrupt);
+  }
+
+  private finishedReader(r: Reader<T>): boolean {
+    if (r.head < r.recs.length) return false;
+    this.parse(r, r.head + 1);
+    return r.head >= r.recs.length && r.scan >= r.lines.length;
+  }
+
+  /** Drops expired records at the head of `r` (nothing of it is handed out). */
   private dropExpired(r: Reader<T>): void {
     const limit = Date.now() - this.opts.maxAgeMs;
     let n = 0;
-    while (r.pos < r.records.length && r.records[r.pos]!.ts < limit) {
-      r.pos++;
+    for (;;) {
+      if (r.head >= r.recs.length) this.parse(r, r.head + 64);
+      if (r.head >= r.recs.length || r.recs[r.head]!.ts >= limit) break;
+      r.head++;
       n++;
     }
-    if (n > 0) this.opts.onDrop?.('age', n);
+    if (n > 0) {
+      r.consumed = r.head < r.recs.length ? r.lineOf[r.head]! : r.scan;
+      this.compact(r);
+      this.opts.onDrop?.('age', n);
+    }
+  }
+
+  /** Forgets consumed records once they are a good part of the arrays. */
+  private compact(r: Reader<T>): void {
+    if (r.head < 4096 || r.head * 2 < r.recs.length) return;
+    r.recs = r.recs.slice(r.head);
+    r.lineOf = r.lineOf.slice(r.head);
+    r.head = 0;
   }
 
   private async load(seg: Segment): Promise<void> {
@@ -310,55 +447,72 @@ export class DiskQueue<T extends { readonly ts: number }> {
       this.segments = this.segments.filter((s) => s !== seg);
       return;
     }
+    // Dropped (cap, sweep) while it was being read.
+    if (!this.segments.includes(seg)) return;
     const skip = this.skipOnLoad?.id === seg.id ? this.skipOnLoad.line : 0;
     if (skip > 0) this.skipOnLoad = undefined;
     const lines = text.split('\n');
-    if (lines.at(-1) === '') lines.pop();
-    const records: T[] = [];
-    const lineOf: number[] = [];
-    let corrupt = 0;
-    for (let i = skip; i < lines.length; i++) {
-      try {
-        const r = JSON.parse(lines[i]!) as T;
-        if (typeof r !== 'object' || r === null || typeof r.ts !== 'number') throw new Error('not a record');
-        records.push(r);
-        lineOf.push(i);
-      } catch {
-        corrupt++;
-      }
-    }
-    if (corrupt > 0) this.opts.onDrop?.('corrupt', corrupt);
+    // Every complete line ends with a newline: what follows the last one is a torn write.
+    const torn = lines.pop();
+    if (torn) this.opts.onDrop?.('corrupt', 1);
     seg.lines = lines.length;
-    this.reader = { id: seg.id, records, pos: 0, baseLine: skip, lineOf };
+    const start = Math.min(skip, lines.length);
+    this.readers.push({ id: seg.id, lines, consumed: start, scan: start, recs: [], lineOf: [], head: 0 });
   }
 
-  /** Removes the `n` records returned by the last {@link peek} from the head. */
+  /**
+   * Acknowledges the first `n` records handed out by {@link peek} (delivered): they leave the
+   * queue, fully read segments are deleted and the cursor is saved.
+   */
   async ack(n: number): Promise<void> {
-    const r = this.reader;
-    if (!r || n <= 0) return;
-    r.pos = Math.min(r.records.length, r.pos + n);
-    if (r.pos >= r.records.length) {
-      await this.finishSegment(r.id);
-      return;
+    // The oldest handed-out records may have been dropped by the cap meanwhile.
+    const gone = Math.min(n, this.debt);
+    this.debt -= gone;
+    let left = Math.min(n - gone, this.handedOut);
+    if (left <= 0) return;
+    this.handedOut -= left;
+    while (left > 0) {
+      const r = this.readers[0];
+      if (!r) break;
+      const k = Math.min(left, r.recs.length - r.head);
+      r.head += k;
+      left -= k;
+      r.consumed = r.head < r.recs.length ? r.lineOf[r.head]! : r.scan;
+      if (this.finishedReader(r)) {
+        await this.finishSegment(r.id);
+        continue;
+      }
+      if (k === 0) break;
     }
-    const line = r.lineOf[r.pos]!;
+    const r = this.readers[0];
+    if (!r) return;
+    this.compact(r);
     const tmp = join(this.dir, `${CURSOR}.tmp`);
-    await writeFile(tmp, JSON.stringify({ segment: r.id, line }));
+    await writeFile(tmp, JSON.stringify({ segment: r.id, line: r.consumed }));
     await rename(tmp, join(this.dir, CURSOR));
   }
 
   private async finishSegment(id: number): Promise<void> {
-    this.reader = undefined;
+    this.readers = this.readers.filter((r) => r.id !== id);
     this.segments = this.segments.filter((s) => s.id !== id);
     await rm(join(this.dir, segName(id)), { force: true });
     await rm(join(this.dir, CURSOR), { force: true });
+  }
+
+  /** Forgets loaded segments (they are read again, from the cursor, on the next peek). */
+  private unload(): void {
+    const r = this.readers[0];
+    if (r && r.consumed > 0) this.skipOnLoad = { id: r.id, line: r.consumed };
+    this.readers = [];
+    this.handedOut = 0;
+    this.debt = 0;
   }
 
   /** Deletes whole segments whose last write is older than the maximum age. */
   async sweep(): Promise<void> {
     const limit = Date.now() - this.opts.maxAgeMs;
     for (const seg of [...this.segments]) {
-      if (this.writer?.id === seg.id || this.reader?.id === seg.id) continue;
+      if (this.writer?.id === seg.id || this.readers.some((r) => r.id === seg.id)) continue;
       try {
         const st = await stat(join(this.dir, segName(seg.id)));
         if (st.mtimeMs >= limit) break;

@@ -17,9 +17,8 @@ export interface InfluxRoute {
 }
 
 /**
- * One sample on its way to one sink. Self-contained (a buffered record can be replayed
- * after a restart, even if the device is gone), and compact: it is the line format of the
- * disk buffer.
+ * One sample on its way to one sink. Self-contained: a buffered record can be replayed after a
+ * restart, even if the device is gone (disk line format: `record-line.ts`).
  */
 export interface SinkRecord {
   /** Namespace of the device. */
@@ -36,6 +35,8 @@ export interface SinkRecord {
   readonly ts: number;
   /** Sink-specific routing (MQTT topic/qos, InfluxDB point layout). */
   readonly route?: MqttRoute | InfluxRoute;
+  /** The record's DataModel JSON when already encoded (read back from the disk buffer): not encoded again. */
+  readonly json?: string;
 }
 
 /** The connection a sink writes through; records with equal specs share one channel (one connection, one queue, one buffer). */
@@ -69,8 +70,29 @@ export class SinkError extends Error {
   }
 }
 
-/** Writes batches to one sink endpoint. One writer per channel; calls are never concurrent. */
-export interface SinkWriter {
+/** How a writer likes to be driven when a backlog is drained (optional; defaults: one write at a time, `data_plane.batch_size`). */
+export interface WriterHints {
+  /**
+   * Writes that may be in flight at once while a disk backlog is replayed. A writer that
+   * allows more than one must send them in call order over one ordered connection and must
+   * tolerate a batch being written again after a later one (at-least-once, e.g. Redis ZADD).
+   */
+  readonly pipeline?: number;
+  /** Records per write while a backlog (disk buffer, or a memory queue longer than `batch_size`) is drained. */
+  readonly bulkBatchSize?: number;
+}
+
+/**
+ * Hints per sink kind, known without loading the sink's module. Redis: a batch is one pipeline
+ * of one ZADD per key, so bigger batches cost Redis and the client less per record, and a
+ * second pipeline in flight overlaps encoding with Redis' work and its fsync.
+ */
+export const WRITER_HINTS: Readonly<Partial<Record<SinkKind, WriterHints>>> = {
+  redis: { pipeline: 2, bulkBatchSize: 5000 },
+};
+
+/** Writes batches to one sink endpoint. One writer per channel; calls are concurrent only up to {@link WriterHints.pipeline}. */
+export interface SinkWriter extends WriterHints {
   /** Stores `records` in order, or throws {@link SinkError} (any other error counts as retryable, nothing delivered). */
   write(records: readonly SinkRecord[], signal: AbortSignal): Promise<void>;
   /** Resolves once the first connection is up (optional): the channel waits for it, bounded, before its first write. */
