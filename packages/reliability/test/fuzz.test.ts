@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import { FIXED_BUGS, knownBugFor, KNOWN_BUGS } from '../src/fuzz/known.ts';
 import { fuzzProperty, LastInput, signatureOf } from '../src/fuzz/harness.ts';
 import { runTarget } from '../src/fuzz/runner.ts';
+import { checkRestAnswer } from '../src/fuzz/targets/rest-api.ts';
 import { TARGETS } from '../src/fuzz/targets/index.ts';
 
 const RUNS: Record<string, number> = {
@@ -69,4 +70,28 @@ describe('bugs fixed since the fuzzer found them count as failures again', () =>
       });
     }
   }
+});
+
+describe('rest-api oracle', () => {
+  const base = { method: 'POST', segments: ['api', 'v1', 'device', 'default', 'soak-000', 'heating'], trailingSlash: false, query: '', auth: 'right' as const, contentType: '', body: '{"value":false}' };
+  const err = (f: () => void): string => {
+    try {
+      f();
+    } catch (e) {
+      return signatureOf(e);
+    }
+    return 'no error';
+  };
+  it('a dropped answer to a raw (half-closed) request is the open bug rest-half-close-drops-write; on a pooled connection it is new', () => {
+    const raw = err(() => checkRestAnswer({ ...base, raw: true }, { status: 0, contentType: '', body: '', error: 'no HTTP answer (0 bytes)' }, {}, 'tok'));
+    assert.equal(knownBugFor('rest-api', raw)?.id, 'rest-half-close-drops-write', raw);
+    const pooled = err(() => checkRestAnswer({ ...base, raw: false }, { status: 0, contentType: '', body: '', error: 'ECONNRESET socket hang up' }, {}, 'tok'));
+    assert.equal(knownBugFor('rest-api', pooled), undefined, pooled);
+  });
+  it("a write route without the token: Node's own 400 (empty body) for a request line it rejects is a refusal; a handler's 400 or 404 is not", () => {
+    const req = { ...base, method: 'get', segments: ['api', 'v1', 'devicemethod', '', 'soak-001', 'heating', 'temperature', '21.5'], auth: 'none' as const, raw: true };
+    assert.equal(err(() => checkRestAnswer(req, { status: 400, contentType: '', body: '' }, {}, 'tok')), 'no error');
+    assert.match(err(() => checkRestAnswer(req, { status: 400, contentType: 'application/json', body: '{"statusCode":400}' }, {}, 'tok')), /expected N/);
+    assert.match(err(() => checkRestAnswer(req, { status: 404, contentType: 'application/json', body: '{"statusCode":404}' }, {}, 'tok')), /expected N/);
+  });
 });

@@ -4,6 +4,7 @@
 // states the contract the package documents, so the bug cannot come back unnoticed.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,7 +15,7 @@ import { startEdgecoreDmi } from '@mapperkit/edgecore-dmi';
 import { httpRequest } from '../src/http-client.ts';
 import { PROBES } from '../src/fuzz/probes.ts';
 import { runProbe } from '../src/fuzz/runner.ts';
-import { sleep } from '../src/procs.ts';
+import { freePort, sleep } from '../src/procs.ts';
 
 const API = 'devices.kubeedge.io/v1beta1';
 const device = (extra: Record<string, unknown>): Record<string, unknown> => ({
@@ -175,5 +176,89 @@ describe('timer overflow: a cycle beyond 2^31 ms must not become a 1 ms timer', 
     await sleep(500);
     assert.ok(reads <= 2, `${reads} reads in 0.5 s for a collectCycle of 3e9 ms`);
     assert.deepEqual(overflows, [], 'TimeoutOverflowWarning: the scheduler / reporter set a timer beyond 2^31-1 ms, which Node runs every 1 ms');
+  });
+});
+
+// Open bug (src/fuzz/known.ts KNOWN_BUGS rest-half-close-drops-write), found by `npm run fuzz` (rest-api):
+// the fix belongs to the framework's REST server. The half-close test is a todo until then (it runs and
+// reports, without failing the suite); the control beside it shows the setup answers normally.
+describe('rest-half-close-drops-write: a write whose client half-closes after sending gets its answer', () => {
+  let dir: string;
+  let ec: TestEdgecore;
+  let mapper: MapperHandle;
+  let port: number;
+  const writes: string[] = [];
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'mk-reg-halfclose-'));
+    const driver = defineDriver({
+      protocol: 'slowwrite',
+      protocolConfig: z.object({}).passthrough(),
+      visitorConfig: z.object({}).passthrough(),
+      async connect() {
+        return {
+          read: async (reqs) => reqs.map(() => ({ ok: true as const, value: 1 })),
+          // A device write takes a few milliseconds, as a real one does.
+          write: async (_req, value) => {
+            await sleep(5);
+            writes.push(String(value));
+          },
+          state: async () => 'ok' as const,
+          close: async () => undefined,
+        };
+      },
+    });
+    const { devices, models } = TestEdgecore.fromCrdYaml(
+      [
+        `apiVersion: ${API}`,
+        'kind: DeviceModel',
+        'metadata: {name: m, namespace: default}',
+        'spec: {properties: [{name: p, type: INT, accessMode: ReadWrite}]}',
+        '---',
+        `apiVersion: ${API}`,
+        'kind: Device',
+        'metadata: {name: d, namespace: default}',
+        'spec:',
+        '  deviceModelRef: {name: m}',
+        '  protocol: {protocolName: slowwrite, configData: {x: 1}}',
+        '  properties: [{name: p, collectCycle: 1000, reportCycle: 1000, visitors: {protocolName: slowwrite, configData: {x: 1}}}]',
+        '',
+      ].join('\n'),
+    );
+    ec = await TestEdgecore.start({ socketPath: join(dir, 'dmi.sock'), devices, models, limiter: false });
+    port = await freePort();
+    mapper = await createMapper({
+      driver,
+      logger: createLogger({ level: 'silent' }),
+      config: { grpc_server: { socket_path: join(dir, 'm.sock') }, common: { name: 'halfclose', protocol: 'slowwrite', edgecore_sock: join(dir, 'dmi.sock'), http_port: port } } as never,
+    });
+    await mapper.whenRegistered();
+  });
+  after(async () => {
+    await mapper?.stop();
+    await ec?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  /** POST {"value": v} on a raw connection; `halfClose` sends FIN right after the request, as `nc -N` does. */
+  const post = (value: string, halfClose: boolean): Promise<string> =>
+    new Promise((resolve) => {
+      const body = JSON.stringify({ value });
+      const req = `POST /api/v1/device/default/d/p HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+      const s = connect(port, '127.0.0.1');
+      let out = '';
+      const t = setTimeout(() => s.destroy(), 5000);
+      s.on('connect', () => (halfClose ? s.end(req) : s.write(req)));
+      s.on('data', (d: Buffer) => (out += d.toString('latin1')));
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        clearTimeout(t);
+        resolve(out.split('\r\n')[0] ?? '');
+      });
+    });
+  it('control: the same write on a connection the client keeps open is answered 200 and reaches the device', async () => {
+    assert.equal(await post('7', false), 'HTTP/1.1 200 OK');
+    assert.ok(writes.includes('7'), `device writes: ${writes.join(',')}`);
+  });
+  it('half-closed: answered 200 as well', { todo: 'open: rest-half-close-drops-write (packages/mapper-framework/src/http/rest-server.ts)' }, async () => {
+    assert.equal(await post('8', true), 'HTTP/1.1 200 OK');
   });
 });

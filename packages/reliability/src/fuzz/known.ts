@@ -14,8 +14,17 @@ export interface KnownBug {
   readonly where: string;
 }
 
-/** Open bugs (none at the moment). */
-export const KNOWN_BUGS: readonly KnownBug[] = [];
+/** Open bugs. */
+export const KNOWN_BUGS: readonly KnownBug[] = [
+  {
+    id: 'rest-half-close-drops-write',
+    targets: ['rest-api'],
+    signature: /^Error: no answer to a request sent raw \(client half-closed after sending\)/,
+    title:
+      "The mapper's REST server closes the connection without an answer when the client half-closes it (sends FIN) right after a write request (PUT/POST /api/v1/device/…, with the right token): Node's http.Server (httpAllowHalfOpen false) aborts the request and ends the socket on the client's FIN, before the asynchronous device write answers. Reads answer (synchronously), and so does edgecore-dmi. Found by `npm run fuzz` (rest-api, raw requests) on 2026-11-26",
+    where: 'packages/mapper-framework/src/http/rest-server.ts: set server.httpAllowHalfOpen = true (answer, then close), and abort the device write only when the socket is destroyed before the response, not on a half-close',
+  },
+];
 
 export interface FixedBug {
   readonly id: string;
