@@ -76,6 +76,47 @@ describe('mqtt sink (real mosquitto)', () => {
     }
   });
 
+  it('QoS 0 packets written by the sink itself reach subscribers intact: retained flag, UTF-8 topics and payloads, 1-, 2- and 3-byte remaining lengths, in order', async () => {
+    const sub = await subscriber(broker.port, 'q0/#');
+    const big = `é${'x'.repeat(20_000)}😀`; // remaining length > 16,383: a 3-byte length
+    const mid = `ü${'y'.repeat(300)}`; // > 127: 2 bytes
+    const pm = (topic: string, retained: boolean): string => `mqtt:\n  address: tcp://127.0.0.1:${broker.port}\n  topic: ${topic}\n  qos: 0\n  retained: ${retained}`;
+    const rec = recorder();
+    const rig = await startMapper(
+      crdYaml('qzero', [
+        { name: 'n', collectCycle: 20, reportCycle: 20, pushMethod: pm('q0/zähler', false) },
+        { name: 'big', type: 'STRING', fixed: big, pushMethod: pm('q0/big', true) },
+        { name: 'mid', type: 'STRING', fixed: mid, pushMethod: pm('q0/mid', false) },
+      ]),
+      { consumers: [rec], configExtra: 'data_plane:\n  mqtt:\n    payload: json\n' },
+    );
+    try {
+      await until(() => sub.got.filter((g) => g.topic === 'q0/zähler').length >= 30 && sub.got.some((g) => g.topic === 'q0/big') && sub.got.some((g) => g.topic === 'q0/mid'), 10_000, 'messages');
+      await rig.ec.removeDevice('default', 'qzero');
+      const produced = rec.samples.filter((s) => s.property === 'n').map((s) => s.text);
+      await until(() => sub.got.filter((g) => g.topic === 'q0/zähler').length >= produced.length, 10_000, 'all counter messages');
+      const n = sub.got.filter((g) => g.topic === 'q0/zähler');
+      assert.deepEqual(n.map((g) => (JSON.parse(g.payload) as { Value: string }).Value), produced, 'every counter sample once, in order');
+      assert.ok(n.every((g) => g.qos === 0 && !g.retain));
+      for (const [topic, value] of [['q0/big', big], ['q0/mid', mid]] as const) {
+        const g = sub.got.find((x) => x.topic === topic)!;
+        assert.equal((JSON.parse(g.payload) as { Value: string }).Value, value, `${topic} payload intact`);
+        assert.equal(g.qos, 0);
+      }
+      // Retained (flag in the fixed header): a late subscriber gets q0/big, not the others.
+      const late = await subscriber(broker.port, 'q0/#');
+      await until(() => late.got.length > 0, 5000, 'retained message');
+      await sleep(300);
+      assert.deepEqual([...new Set(late.got.filter((g) => g.retain).map((g) => g.topic))], ['q0/big']);
+      assert.equal((JSON.parse(late.got.find((g) => g.retain)!.payload) as { Value: string }).Value, big);
+      await late.client.endAsync();
+      assert.equal(rig.mapper.sinks()[0]!.state, 'up');
+    } finally {
+      await rig.stop();
+      await sub.client.endAsync();
+    }
+  });
+
   it('survives a broker restart: reconnects and publishes what it buffered meanwhile, in order', async () => {
     // The subscriber's session (clean: false, QoS 1) survives the restart, so it receives what was published while it was away.
     const sub = await subscriber(broker.port, 'restart/v', { clean: false, clientId: 'mk-restart-sub' });
