@@ -14,6 +14,7 @@ import type { PushMethod } from '../generated/v1beta1/api.js';
 import type { Sample, SampleConsumer } from '../sample.js';
 import { type ChannelHooks, SinkChannel, type SinkStatus } from './channel.js';
 import { lookupCredential } from './credentials.js';
+import { dataModelJson } from './data-model.js';
 import { DiskQueue, type LineCodec } from './disk-queue.js';
 import { decodeRecordLine, encodeRecordLine } from './record-line.js';
 import { channelDirName, channelKey, channelLabel, parsePushMethod, type Target } from './targets.js';
@@ -80,6 +81,10 @@ export interface DataPlaneOptions {
 interface Slot {
   readonly pm: PushMethod | undefined;
   readonly targets: readonly Target[];
+  /** The channel of each target (resolved once, not per sample). */
+  readonly channels: readonly SinkChannel[];
+  /** Whether the DataModel JSON is encoded once per sample and shared (two or more targets send it). */
+  readonly shareJson: boolean;
   /** undefined while the property's collectCycle is not known yet (decided on a later sample). */
   everySample: boolean | undefined;
   last: number;
@@ -204,6 +209,9 @@ export class DataPlane implements SampleConsumer {
     const { targets, problems } = parsePushMethod(s.pushMethod, { device: s.deviceId, property: s.property });
     for (const p of problems) this.log.error({ device: s.deviceId, property: s.property, key: p.key, err: p.message }, 'push method not usable; ignored');
     const usable = targets.filter((t) => this.channel(t) !== undefined);
+    const channels = usable.map((t) => this.channels.get(t.key)!);
+    // Redis members, JSON MQTT payloads and JSON HTTP bodies are the same DataModel bytes.
+    const json = usable.filter((t) => t.spec.kind === 'redis' || (t.spec.kind === 'mqtt' && this.writerOptions.mqttPayload === 'json') || (t.spec.kind === 'http' && this.writerOptions.httpBody === 'json')).length;
     const everySample = this.shipsEverySample(s);
     if (usable.length > 0) {
       this.log.info(
@@ -211,7 +219,7 @@ export class DataPlane implements SampleConsumer {
         'property pushes to sinks',
       );
     }
-    return { pm: s.pushMethod, targets: usable, everySample, last: 0, pending: undefined, timer: undefined };
+    return { pm: s.pushMethod, targets: usable, channels, shareJson: json >= 2, everySample, last: 0, pending: undefined, timer: undefined };
   }
 
   /** Whether a property ships every sample; undefined when its collectCycle is unknown (then every sample ships until it is). */
@@ -222,11 +230,14 @@ export class DataPlane implements SampleConsumer {
   }
 
   private route(slot: Slot, s: Sample): void {
-    for (const t of slot.targets) {
-      const r: SinkRecord = t.route
-        ? { ns: s.namespace, dev: s.deviceName, prop: s.property, type: s.type, val: s.text, ts: s.timestamp, route: t.route }
-        : { ns: s.namespace, dev: s.deviceName, prop: s.property, type: s.type, val: s.text, ts: s.timestamp };
-      this.channels.get(t.key)?.push(r);
+    const base = { ns: s.namespace, dev: s.deviceName, prop: s.property, type: s.type, val: s.text, ts: s.timestamp };
+    const json = slot.shareJson ? dataModelJson(base) : undefined;
+    for (let i = 0; i < slot.targets.length; i++) {
+      const route = slot.targets[i]!.route;
+      const r: SinkRecord = route
+        ? { ns: base.ns, dev: base.dev, prop: base.prop, type: base.type, val: base.val, ts: base.ts, route, json }
+        : { ns: base.ns, dev: base.dev, prop: base.prop, type: base.type, val: base.val, ts: base.ts, json };
+      slot.channels[i]!.push(r);
     }
   }
 
