@@ -11,7 +11,7 @@ import { createLogger } from '@mapperkit/framework';
 import { DiskQueue, type LineCodec } from '../src/sinks/disk-queue.ts';
 import { SinkChannel } from '../src/sinks/channel.ts';
 import { dataModelJson } from '../src/sinks/data-model.ts';
-import { decodeRecordLine, encodeRecordLine } from '../src/sinks/record-line.ts';
+import { decodeRecordLine, decodeRecordLineLazy, encodeRecordLine } from '../src/sinks/record-line.ts';
 import { SinkError, type SinkRecord, type SinkWriter } from '../src/sinks/types.ts';
 import { tempDir, until } from './sinks-helpers.ts';
 
@@ -49,6 +49,25 @@ describe('disk buffer line format', () => {
         assert.equal(json, undefined);
         assert.equal(dataModelJson(back), dataModelJson(r));
       }
+    }
+  });
+
+  it('the Redis decoder cuts dev, time and JSON from the line\'s frame and parses the rest on use; escapes and routes take the full parse', () => {
+    const plain = samples[0]!;
+    const line = encodeRecordLine(plain);
+    const lazy = decodeRecordLineLazy(line)!;
+    assert.equal(lazy.json, line);
+    assert.equal(lazy.dev, 'boiler');
+    assert.equal(lazy.ts, 1_700_000_000_123);
+    assert.deepEqual({ ns: lazy.ns, dev: lazy.dev, prop: lazy.prop, type: lazy.type, val: lazy.val, ts: lazy.ts, route: lazy.route }, { ...plain, route: undefined });
+    for (const r of [...samples, { ...plain, dev: 'a\\' }, { ...plain, dev: 'x"y' }, { ...plain, ts: 1 }]) {
+      const back = decodeRecordLineLazy(encodeRecordLine(r))!;
+      assert.deepEqual({ ns: back.ns, dev: back.dev, prop: back.prop, type: back.type, val: back.val, ts: back.ts, route: back.route }, { ...r, route: r.route });
+      assert.equal(dataModelJson(back), dataModelJson(r));
+    }
+    // Broken frames are refused like the full decoder refuses them.
+    for (const bad of ['{"DeviceName":"d"}', '{"DeviceName":"d","TimeStamp":}', 'x{"DeviceName":"d","TimeStamp":1}', `${line.slice(0, -1)}`]) {
+      assert.equal(decodeRecordLineLazy(bad), undefined, bad);
     }
   });
 

@@ -16,7 +16,7 @@ import { type ChannelHooks, SinkChannel, type SinkStatus } from './channel.js';
 import { lookupCredential } from './credentials.js';
 import { dataModelJson } from './data-model.js';
 import { DiskQueue, type LineCodec } from './disk-queue.js';
-import { decodeRecordLine, encodeRecordLine } from './record-line.js';
+import { decodeRecordLine, decodeRecordLineLazy, encodeRecordLine } from './record-line.js';
 import { channelDirName, channelKey, channelLabel, parsePushMethod, type Target } from './targets.js';
 import { type ChannelSpec, type CredentialName, type SinkRecord, type SinkWriter, WRITER_HINTS, type WriterContext, type WriterHints, type WriterOptions } from './types.js';
 
@@ -94,6 +94,8 @@ interface Slot {
 
 const SPEC_FILE = 'channel.json';
 const recordLineCodec: LineCodec<SinkRecord> = { encode: encodeRecordLine, decode: decodeRecordLine };
+/** Redis needs only the device name, the time and the DataModel JSON of a record: lines are not parsed. */
+const redisLineCodec: LineCodec<SinkRecord> = { encode: encodeRecordLine, decode: decodeRecordLineLazy };
 
 export class DataPlane implements SampleConsumer {
   readonly name = 'data-plane';
@@ -284,7 +286,7 @@ export class DataPlane implements SampleConsumer {
         maxAgeMs: dp.buffer_max_age_ms,
         fsync: dp.buffer_fsync,
         onDrop: (reason, n) => ch.bufferDropped(reason, n),
-      }, recordLineCodec);
+      }, spec.kind === 'redis' ? redisLineCodec : recordLineCodec);
       // Remember the connection so a later run can replay without a device naming it (not when the URL carries credentials).
       if (!/\/\/[^/@]*@/.test(JSON.stringify(spec))) writeFileSync(join(dir, SPEC_FILE), JSON.stringify(spec));
       log.info({ dir }, 'disk buffer opened');
