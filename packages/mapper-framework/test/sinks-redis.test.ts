@@ -23,7 +23,7 @@ describe('redis sink (real redis-server)', () => {
     const rig: MapperRig = await startMapper(
       crdYaml('boiler', [
         { name: 'temp', pushMethod: pm(0) },
-        { name: 'label', type: 'STRING', fixed: 'a "quoted" <value> & more', pushMethod: pm(0) },
+        { name: 'label', type: 'STRING', fixed: 'a "quoted" <value> & more, é 😀', pushMethod: pm(0) },
       ]),
       { consumers: [rec] },
     );
@@ -42,12 +42,15 @@ describe('redis sink (real redis-server)', () => {
           temp.push({ v: Number(m['Value']), ts: Number(m['TimeStamp']), score: Number(members[i + 1]) });
         } else {
           assert.equal(m['PropertyName'], 'label');
-          assert.equal(m['Value'], 'a "quoted" <value> & more');
+          assert.equal(m['Value'], 'a "quoted" <value> & more, é 😀', 'multi-byte UTF-8 members arrive intact (RESP lengths are bytes)');
           // Go's encoding/json escapes <, > and & — byte-compatible with upstream members.
           assert.ok(members[i]!.includes('\\u003cvalue\\u003e \\u0026 more'), members[i]);
         }
       }
       assert.ok(temp.length >= 5);
+      // Batched: one multi-member ZADD per device key and batch, not one command per sample.
+      const zadd = /cmdstat_zadd:calls=(\d+)/.exec(await client.info('commandstats'));
+      assert.ok(zadd && Number(zadd[1]) >= 1 && Number(zadd[1]) < members.length / 2, `ZADD calls ${zadd?.[1]} for ${members.length / 2} members`);
       // Counter values arrive complete and in order.
       assert.deepEqual(
         temp.map((t) => t.v),
