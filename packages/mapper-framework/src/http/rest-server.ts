@@ -61,8 +61,21 @@ export function resolveWriteToken(file: string, env: NodeJS.ProcessEnv = process
   return t || undefined;
 }
 
+/** The RFC 3339 `timeStamp` (second resolution, as upstream's), formatted once per second. */
+let stampSecond = -1;
+let stampJson = '';
+function timeStampJson(): string {
+  const now = Date.now();
+  const sec = Math.floor(now / 1000);
+  if (sec !== stampSecond) {
+    stampSecond = sec;
+    stampJson = goJson(goRfc3339(now));
+  }
+  return stampJson;
+}
+
 function base(status: number): string {
-  return `"apiVersion":"${API_VERSION}","statusCode":${status},"timeStamp":${goJson(goRfc3339(Date.now()))}`;
+  return `"apiVersion":"${API_VERSION}","statusCode":${status},"timeStamp":${timeStampJson()}`;
 }
 
 /** An upstream-shaped body: the base response with `extra` keys (already JSON) merged in. */
@@ -325,12 +338,12 @@ export function startRestServer(opts: RestServerOptions): Promise<RestServer> {
   };
 
   const send = (req: IncomingMessage, res: ServerResponse, status: number, text: string, contentType = 'application/json', headers: Record<string, string> = {}): void => {
+    // All headers in one writeHead (no per-header setHeader bookkeeping).
+    const h: string[] = ['Content-Type', contentType, 'Content-Length', String(Buffer.byteLength(text))];
     const corr = req.headers['x-correlation-id'];
-    if (typeof corr === 'string' && corr !== '') res.setHeader('X-Correlation-ID', corr);
-    for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
-    res.setHeader('Content-Type', contentType);
-    res.setHeader('Content-Length', Buffer.byteLength(text));
-    res.writeHead(status);
+    if (typeof corr === 'string' && corr !== '') h.push('X-Correlation-ID', corr);
+    for (const [k, v] of Object.entries(headers)) h.push(k, v);
+    res.writeHead(status, h);
     res.end(text);
   };
 
