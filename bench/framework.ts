@@ -4,7 +4,8 @@
 //      and proof of read-once fan-out (driver reads per property per cycle with 3 consumers attached)
 //   2. idle: one device, RSS after 10 s
 //   3. 1,000 RegisterDevice calls end to end (calls answered, then every device sampled)
-// Results: bench/results/framework.json. Env: LOAD_SECONDS (default 120), DEVICES (1000), PROPS (10).
+// Results: bench/results/framework.json. Env: LOAD_SECONDS (default 120), WARMUP_SECONDS (20), DEVICES (1000),
+// PROPS (10), PARTS (load,idle,register; a partial run only prints), BENCH_PROFILE / BENCH_ALLOC_PROFILE (see mapper-child.mjs).
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -17,6 +18,11 @@ const LOAD_SECONDS = Number(process.env['LOAD_SECONDS'] ?? 120);
 const WARMUP_SECONDS = Number(process.env['WARMUP_SECONDS'] ?? 20);
 const DEVICES = Number(process.env['DEVICES'] ?? 1000);
 const PROPS = Number(process.env['PROPS'] ?? 10);
+/** PARTS=load,idle,register (default all); partial runs print their figures without writing the results file. */
+const PARTS = new Set((process.env['PARTS'] ?? 'load,idle,register').split(','));
+/** Extra node flags for the mapper child (e.g. BENCH_CHILD_NODE_ARGS=--perf-basic-prof to profile it with perf). */
+const CHILD_NODE_ARGS = (process.env['BENCH_CHILD_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+const PARTIAL = !['load', 'idle', 'register'].every((p) => PARTS.has(p));
 
 const KINDS = ['randomWalk', 'counter', 'sine', 'toggle', 'constant'];
 const TYPES = ['FLOAT', 'INT', 'DOUBLE', 'BOOLEAN', 'FLOAT'];
@@ -57,7 +63,7 @@ class Child {
   readonly ready: Promise<void>;
 
   constructor(dir: string) {
-    this.proc = fork(join(root, 'bench', 'mapper-child.mjs'), [dir], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.proc = fork(join(root, 'bench', 'mapper-child.mjs'), [dir], { execArgv: ['--expose-gc', ...CHILD_NODE_ARGS], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.ready = new Promise((res) => this.waiting.set('ready', () => res()));
     this.proc.on('message', (m: { cmd: string; data: unknown }) => this.waiting.get(m.cmd)?.(m.data));
   }
@@ -72,6 +78,10 @@ class Child {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const round = (n: number, d = 2): number => Math.round(n * 10 ** d) / 10 ** d;
+const pct = (xs: readonly number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? 0;
+};
 
 async function withMapper<T>(devices: Device[], fn: (child: Child, ec: TestEdgecore) => Promise<T>): Promise<T> {
   const dir = mkdtempSync(join(tmpdir(), 'mkbench-'));
@@ -93,13 +103,20 @@ interface Measure {
   cpuShareOfOneCore: number;
   rssMaxMB: number;
   rssLastMB: number;
+  rssFirstMB: number;
+  rssSeriesMB: number[];
   heapUsedMB: number;
+  heapTotalMB: number;
+  liveHeapAfterGcMB: number | undefined;
+  heapSpacesMB: Record<string, number>;
+  gc: { scavenges: number; scavengeMs: number; markCompacts: number; markCompactMs: number };
   tickLagP50: number;
   tickLagP99: number;
   tickLagMax: number;
   ticks: number;
   overruns: number;
   propertyReads: number;
+  maxPropertyReads: number;
   consumerSamples: number[];
   devices: number;
   connected: number;
@@ -114,7 +131,7 @@ async function load(): Promise<Record<string, unknown>> {
     await sleep(WARMUP_SECONDS * 1000);
     await child.call('mark');
     await sleep(LOAD_SECONDS * 1000);
-    const m = await child.call<Measure>('measure');
+    const m = await child.call<Measure>('measure-full');
     const cycles = m.elapsedMs / 1000;
     const readsPerPropertyPerCycle = m.propertyReads / (DEVICES * PROPS * cycles);
     return {
@@ -124,7 +141,16 @@ async function load(): Promise<Record<string, unknown>> {
       seconds: round(m.elapsedMs / 1000, 1),
       cpuShareOfOneCore: round(m.cpuShareOfOneCore, 3),
       rssMaxMB: round(m.rssMaxMB, 1),
+      rssAtStartMB: round(m.rssFirstMB, 1),
+      rssAtEndMB: round(m.rssLastMB, 1),
+      rssP50MB: pct(m.rssSeriesMB, 50),
+      rssP95MB: pct(m.rssSeriesMB, 95),
+      rssEvery10sMB: m.rssSeriesMB.filter((_, i) => i % 10 === 0),
       heapUsedMB: round(m.heapUsedMB, 1),
+      heapTotalMB: round(m.heapTotalMB, 1),
+      liveHeapAfterGcMB: m.liveHeapAfterGcMB === undefined ? null : round(m.liveHeapAfterGcMB, 1),
+      heapSpacesMB: Object.fromEntries(Object.entries(m.heapSpacesMB).filter(([, v]) => v > 0)),
+      gc: m.gc,
       tickLagP50Ms: round(m.tickLagP50),
       tickLagP99Ms: round(m.tickLagP99),
       tickLagMaxMs: round(m.tickLagMax),
@@ -134,6 +160,8 @@ async function load(): Promise<Record<string, unknown>> {
         consumersAttached: 3 + 2,
         driverPropertyReads: m.propertyReads,
         readsPerPropertyPerCycle: round(readsPerPropertyPerCycle, 3),
+        // The most any one property of 20 sampled devices was read in the window, per cycle.
+        maxReadsOfOnePropertyPerCycle: round(m.maxPropertyReads / cycles, 3),
         samplesPerConsumer: m.consumerSamples,
       },
       twinReports: m.twinReports,
@@ -193,11 +221,13 @@ const result = {
   benchmark: 'framework',
   date: started.toISOString(),
   machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, loadavg1mAtStart: load1 },
-  load: await load(),
-  idle: await idle(),
-  registerDevice: await registerMany(),
+  load: PARTS.has('load') ? await load() : undefined,
+  idle: PARTS.has('idle') ? await idle() : undefined,
+  registerDevice: PARTS.has('register') ? await registerMany() : undefined,
   loadavg1mAtEnd: loadavg()[0],
 };
-mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-writeFileSync(join(root, 'bench', 'results', 'framework.json'), `${JSON.stringify(result, null, 2)}\n`);
+if (!PARTIAL) {
+  mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+  writeFileSync(join(root, 'bench', 'results', 'framework.json'), `${JSON.stringify(result, null, 2)}\n`);
+}
 console.log(JSON.stringify(result, null, 2));

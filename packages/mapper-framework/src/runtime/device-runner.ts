@@ -15,11 +15,13 @@ import {
 } from '../driver.js';
 import { MapperError, toMapperError } from '../errors.js';
 import { notify, type RuntimeObserver } from '../observer.js';
-import type { Sample } from '../sample.js';
+import { RuntimeSample, type Sample, type SampleSource } from '../sample.js';
 import { checkRange, formatValue, parseValue, type PropertyValue } from '../values.js';
-import { Backoff, sleep, withTimeout, within } from './backoff.js';
+import { Backoff, RepeatedCall, sleep, withTimeout, within } from './backoff.js';
 import type { PreparedDevice, PreparedProperty } from './prepare.js';
+import { FunctionTask, nextAligned, phaseOf, scheduler } from './scheduler.js';
 import type { LagRecorder, RuntimeStats } from './stats.js';
+import { tuneHeapForMapper } from './v8-tuning.js';
 
 export interface RunnerOptions {
   readonly readTimeoutMs: number;
@@ -38,17 +40,87 @@ export interface RunnerHooks {
   observedDesired(deviceId: string, property: string, value: string): void;
 }
 
-interface Group<V> {
-  readonly cycle: number;
-  readonly requests: PropertyRequest<V>[];
-  nextDue: number;
-  first: boolean;
+/** The properties of one read() call, and what the runtime needs per property, built once. */
+interface Batch<V> {
+  readonly requests: readonly PropertyRequest<V>[];
+  /** Per request (same order): what its samples share. */
+  readonly sources: readonly SampleSource[];
+  /** Per request: its name (what observers get). */
+  readonly names: readonly string[];
+  readonly timeoutMs: number;
 }
 
-function hash(s: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
-  return h >>> 0;
+/** Properties of one lane with the same collectCycle. */
+interface Group<V> {
+  readonly cycle: number;
+  readonly batch: Batch<V>;
+  nextDue: number;
+  first: boolean;
+  /** Bit of this group in its lane's combination cache (0: too many groups to cache). */
+  readonly bit: number;
+}
+
+/** A sequence of reads that never overlap: the device's ordinary properties, or one STREAM property. */
+interface Lane<V> {
+  readonly stream: boolean;
+  /** Makes the read() calls of this lane (one signal and timer reused from read to read). */
+  readonly caller: RepeatedCall<readonly PropertyRequest<V>[], readonly ReadResult[]>;
+  readonly groups: Group<V>[];
+  reading: boolean;
+  /** Scratch list of the groups due in the current tick. */
+  readonly due: Group<V>[];
+  /** Batches of several groups due in the same tick, by the groups' bits. */
+  readonly combos: Map<number, Batch<V>>;
+}
+
+/** What the reads of one connected session share. */
+interface SessionCtx {
+  done: boolean;
+  /** Consecutive reads in which every property failed. */
+  failures: number;
+  readonly signal: AbortSignal;
+  lose(cause: unknown): void;
+}
+
+const NO_FAILURES: ReadonlyMap<string, MapperError> = new Map();
+
+function newLane<V>(stream: boolean, caller: Lane<V>['caller']): Lane<V> {
+  return { stream, caller, groups: [], reading: false, due: [], combos: new Map() };
+}
+
+function newBatch<V>(requests: readonly PropertyRequest<V>[], sources: readonly SampleSource[], timeoutMs: number): Batch<V> {
+  // Frozen: the same array goes to every read() of this batch, and a driver may rely on that
+  // (e.g. cache its request plan by the array's identity).
+  return { requests: Object.freeze(requests), sources, names: Object.freeze(requests.map((r) => r.name)), timeoutMs };
+}
+
+/** The batch of several groups due together (cached: the same groups coincide again and again). */
+function combined<V>(lane: Lane<V>, due: readonly Group<V>[]): Batch<V> {
+  let key = 0;
+  for (const g of due) key = g.bit === 0 ? -1 : key < 0 ? key : key | g.bit;
+  const cached = key > 0 ? lane.combos.get(key) : undefined;
+  if (cached) return cached;
+  const batch = newBatch(
+    due.flatMap((g) => g.batch.requests),
+    due.flatMap((g) => g.batch.sources),
+    due.reduce((t, g) => Math.max(t, g.batch.timeoutMs), 0),
+  );
+  if (key > 0) lane.combos.set(key, batch);
+  return batch;
+}
+
+/** What every sample of a property shares. */
+function sourceOf<V>(spec: PreparedDevice<unknown, V>['spec'], p: PreparedProperty<V>): SampleSource {
+  return {
+    deviceId: spec.id,
+    deviceName: spec.name,
+    namespace: spec.namespace,
+    property: p.request.name,
+    type: p.request.type,
+    collectCycle: p.spec.collectCycle,
+    reportCycle: p.spec.reportCycle,
+    pushMethod: p.spec.pushMethod,
+  };
 }
 
 function valueMatches(type: PropertyType, v: PropertyValue): boolean {
@@ -87,12 +159,17 @@ export class DeviceRunner<P, V> {
   private desiredPending = new Map<string, string>();
   private readonly observed = new Map<string, string>();
   /** Serialises read/write/state calls on the client (the contract promises no concurrent calls). */
-  private exclusiveTail: Promise<unknown> = Promise.resolve();
+  private clientBusy = false;
+  private readonly clientWaiters: (() => void)[] = [];
+  /** Label of read timeouts ("read ns/name"). */
+  private readonly readWhat: string;
   private flushing = false;
   private flushAgain = false;
   private currentState: DeviceState = 'unknown';
   private stateReason: string | undefined;
   private readonly observers: readonly RuntimeObserver[];
+  /** Observers with an onRead hook (called for every read: found once, not per call). */
+  private readonly readObservers: readonly RuntimeObserver[];
   private connectedOnce = false;
 
   constructor(args: {
@@ -105,7 +182,9 @@ export class DeviceRunner<P, V> {
     lag: LagRecorder;
     observers?: readonly RuntimeObserver[];
   }) {
+    tuneHeapForMapper();
     this.observers = args.observers ?? [];
+    this.readObservers = this.observers.filter((o) => typeof o.onRead === 'function');
     this.prepared = args.prepared;
     this.driver = args.driver;
     this.log = args.log;
@@ -114,6 +193,7 @@ export class DeviceRunner<P, V> {
     this.stats = args.stats;
     this.lag = args.lag;
     this.byName = new Map(args.prepared.properties.map((p) => [p.request.name, p]));
+    this.readWhat = `read ${args.prepared.spec.id}`;
     this.setDesired(args.prepared);
   }
 
@@ -175,11 +255,30 @@ export class DeviceRunner<P, V> {
     }
   }
 
+  /** Takes the client: undefined when it was free, else a promise of the turn (FIFO). */
+  private acquire(): Promise<void> | undefined {
+    if (!this.clientBusy) {
+      this.clientBusy = true;
+      return undefined;
+    }
+    return new Promise<void>((resolve) => this.clientWaiters.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.clientWaiters.shift();
+    if (next) next();
+    else this.clientBusy = false;
+  }
+
   /** Runs `fn` after every earlier client call has settled. */
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.exclusiveTail.then(fn, fn);
-    this.exclusiveTail = run.catch(() => undefined);
-    return run;
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const wait = this.acquire();
+    if (wait) await wait;
+    try {
+      return await fn();
+    } finally {
+      this.release();
+    }
   }
 
   /**
@@ -302,57 +401,70 @@ export class DeviceRunner<P, V> {
     const deviceSignal = this.ctl.signal;
     const onStop = (): void => session.abort(deviceSignal.reason);
     deviceSignal.addEventListener('abort', onStop, { once: true });
-    const timers = new Set<NodeJS.Timeout>();
+    const { spec } = this.prepared;
 
     return new Promise<void>((resolve, reject) => {
-      let done = false;
+      // Ticks and state checks are tasks of the process-wide scheduler (no timer per tick).
+      const read = (requests: readonly PropertyRequest<V>[], signal: AbortSignal): Promise<readonly ReadResult[]> => client.read(requests, signal);
+      const callers: { dispose(): void }[] = [];
+      const newCaller = (): Lane<V>['caller'] => {
+        const c = new RepeatedCall(read, session.signal, this.readWhat);
+        callers.push(c);
+        return c;
+      };
+      const stateCall = new RepeatedCall((_: undefined, sig: AbortSignal) => client.state(sig), session.signal, `state ${this.id}`);
+      const tickTask = new FunctionTask(() => {
+        if (!ctx.done) tick();
+      });
+      const stateTask = new FunctionTask(() => {
+        if (!ctx.done) void checkState();
+      });
       const finish = (err?: unknown): void => {
-        if (done) return;
-        done = true;
-        for (const t of timers) clearTimeout(t);
+        if (ctx.done) return;
+        ctx.done = true;
+        scheduler.cancel(tickTask);
+        scheduler.cancel(stateTask);
+        stateCall.dispose();
+        for (const c of callers) c.dispose();
         deviceSignal.removeEventListener('abort', onStop);
         if (!session.signal.aborted) session.abort(err ?? new MapperError('Cancelled', 'session ended'));
         if (err === undefined) resolve();
         else reject(err);
+      };
+      const ctx: SessionCtx = {
+        done: false,
+        failures: 0,
+        signal: session.signal,
+        lose: (cause: unknown): void => finish(new ConnectionLost('connection lost', { cause })),
       };
       if (deviceSignal.aborted) {
         finish();
         return;
       }
       session.signal.addEventListener('abort', () => finish(deviceSignal.aborted ? undefined : session.signal.reason), { once: true });
-      const lose = (cause: unknown): void => finish(new ConnectionLost('connection lost', { cause }));
-
-      const later = (ms: number, fn: () => void): void => {
-        // Node fires a timer beyond 2^31-1 ms after 1 ms; wake up early instead (the tick re-plans).
-        const t = setTimeout(() => {
-          timers.delete(t);
-          if (!done) fn();
-        }, Math.min(ms, MAX_CYCLE_MS));
-        timers.add(t);
-      };
 
       // State: check now, then periodically; also retries pending desired writes.
       const checkState = async (): Promise<void> => {
         try {
-          const s = await this.exclusive(() => withTimeout((sig) => client.state(sig), this.opts.readTimeoutMs, session.signal, `state ${this.id}`));
-          if (done) return;
+          const s = await this.exclusive(() => stateCall.call(undefined, this.opts.readTimeoutMs));
+          if (ctx.done) return;
           if (!DEVICE_STATES.includes(s)) this.setState('unhealthy', `driver returned unknown state "${String(s)}"`);
           else if (s === 'offline') {
-            lose(new MapperError('Unreachable', 'driver reported the device offline'));
+            ctx.lose(new MapperError('Unreachable', 'driver reported the device offline'));
             return;
           } else this.setState(s);
         } catch (err) {
-          if (done) return;
+          if (ctx.done) return;
           const e = toMapperError(err, 'DeviceError', { device: this.id });
           // A driver that throws Unreachable/Timeout from state() says the link is gone, with the reason.
           if (e.kind === 'Unreachable' || e.kind === 'Timeout') {
-            lose(e);
+            ctx.lose(e);
             return;
           }
           this.setState('unhealthy', e.message);
         }
         if (this.desiredPending.size > 0) await this.flushDesired(client, session.signal);
-        later(this.opts.stateCheckMs, () => void checkState());
+        if (!ctx.done) scheduler.schedule(stateTask, performance.now() + Math.min(this.opts.stateCheckMs, MAX_CYCLE_MS));
       };
       void checkState();
 
@@ -369,111 +481,115 @@ export class DeviceRunner<P, V> {
       if (subscribed.length > 0 && isSubscribable(client)) {
         void this.consumeSubscription(client, subscribed, session.signal).then(
           () => {
-            if (!done) lose(new MapperError('Unreachable', 'subscription ended'));
+            if (!ctx.done) ctx.lose(new MapperError('Unreachable', 'subscription ended'));
           },
           (err: unknown) => {
-            if (!done) lose(err);
+            if (!ctx.done) ctx.lose(err);
           },
         );
       }
 
-      // Polling: one timer per device, properties grouped by collectCycle. Ordinary properties
-      // share one lane: one read() per tick for all that are due, never two at once. Each STREAM
-      // property (a frame capture, a recording) gets its own lane so a long recording does not
-      // hold up the device's other reads; its timeout is at least its collectCycle.
-      interface Lane {
-        readonly stream: boolean;
-        readonly groups: Map<number, Group<V>>;
-        reading: boolean;
-      }
+      // Polling: properties grouped by collectCycle. Ordinary properties share one lane: one
+      // read() per tick for all that are due, never two at once. Each STREAM property (a frame
+      // capture, a recording) gets its own lane so a long recording does not hold up the
+      // device's other reads; its timeout is at least its collectCycle.
       const start = performance.now();
-      const main: Lane = { stream: false, groups: new Map(), reading: false };
-      const lanes: Lane[] = [main];
+      const main = newLane<V>(false, newCaller());
+      const lanes: Lane<V>[] = [main];
+      const byCycle = new Map<Lane<V>, Map<number, PreparedProperty<V>[]>>();
       for (const p of polled) {
-        const lane = p.request.type === 'stream' ? { stream: true, groups: new Map<number, Group<V>>(), reading: false } : main;
+        const lane = p.request.type === 'stream' ? newLane<V>(true, newCaller()) : main;
         if (lane !== main) lanes.push(lane);
-        const cycle = p.spec.collectCycle;
-        let g = lane.groups.get(cycle);
-        if (!g) lane.groups.set(cycle, (g = { cycle, requests: [], nextDue: start, first: true }));
-        g.requests.push(p.request);
+        let cycles = byCycle.get(lane);
+        if (!cycles) byCycle.set(lane, (cycles = new Map()));
+        const list = cycles.get(p.spec.collectCycle);
+        if (list) list.push(p);
+        else cycles.set(p.spec.collectCycle, [p]);
+      }
+      for (const [lane, cycles] of byCycle) {
+        for (const [cycle, props] of cycles) {
+          const batch = newBatch(props.map((p) => p.request), props.map((p) => sourceOf(spec, p)), lane.stream ? Math.max(this.opts.readTimeoutMs, cycle) : this.opts.readTimeoutMs);
+          lane.groups.push({ cycle, batch, nextDue: start, first: true, bit: lane.groups.length < 30 ? 1 << lane.groups.length : 0 });
+        }
       }
       if (polled.length === 0) return;
-      let failures = 0;
-      const propsByRequest = new Map(polled.map((p) => [p.request, p]));
 
-      const tickLane = (lane: Lane, now: number): void => {
-        const due: Group<V>[] = [];
-        for (const g of lane.groups.values()) if (g.nextDue <= now + 1) due.push(g);
-        for (const g of due) {
+      const tickLane = (lane: Lane<V>, now: number): void => {
+        // Groups due now go to lane.due[0..count) (a scratch list, written by index: no
+        // allocation, no length changes).
+        const due = lane.due;
+        let count = 0;
+        for (const g of lane.groups) {
+          if (g.nextDue > now + 1) continue;
+          due[count++] = g;
           if (!lane.reading) this.lag.record(Math.max(0, now - g.nextDue));
           if (g.first) {
-            // After the first read, spread devices over the cycle so 1000 devices registered
-            // together do not all read in the same millisecond.
+            // After the first read, spread devices over the cycle (see phaseOf).
             g.first = false;
-            const phase = hash(`${this.id}/${g.cycle}`) % g.cycle;
-            g.nextDue = start + phase + (phase < g.cycle / 2 ? g.cycle : 0);
+            g.nextDue = nextAligned(start + g.cycle / 2, g.cycle, phaseOf(`${this.id}/${g.cycle}`, g.cycle));
           } else g.nextDue += g.cycle;
           while (g.nextDue <= now) {
             g.nextDue += g.cycle;
             this.stats.overruns++;
           }
         }
-        if (due.length === 0) return;
+        if (count === 0) return;
         if (lane.reading) {
-          this.stats.overruns += due.length;
+          this.stats.overruns += count;
           return;
         }
         lane.reading = true;
-        const requests = due.flatMap((g) => g.requests);
-        const timeoutMs = lane.stream ? Math.max(this.opts.readTimeoutMs, ...due.map((g) => g.cycle)) : this.opts.readTimeoutMs;
-        void this.readOnce(client, requests, propsByRequest, session.signal, { exclusive: !lane.stream, timeoutMs }).then((outcome) => {
-          lane.reading = false;
-          if (done || lane.stream) return; // a failing capture is a property error, not a lost device
-          if (outcome === 'lost') lose(this.lastReadError);
-          else if (outcome === 'failed') {
-            failures++;
-            if (failures >= this.opts.reconnectAfterFailures) lose(this.lastReadError);
-          } else failures = 0;
-        });
+        void this.pollLane(ctx, lane, count === 1 ? due[0]!.batch : combined(lane, due.slice(0, count)));
       };
 
       const tick = (): void => {
         const now = performance.now();
         for (const lane of lanes) tickLane(lane, now);
         let next = Infinity;
-        for (const lane of lanes) for (const g of lane.groups.values()) next = Math.min(next, g.nextDue);
-        later(Math.max(0, next - performance.now()), tick);
+        for (const lane of lanes) for (const g of lane.groups) if (g.nextDue < next) next = g.nextDue;
+        scheduler.schedule(tickTask, next);
       };
       tick();
     });
   }
 
+  /** One read of a lane, then what its outcome means for the session. */
+  private async pollLane(ctx: SessionCtx, lane: Lane<V>, batch: Batch<V>): Promise<void> {
+    const outcome = await this.readOnce(ctx, lane, batch);
+    lane.reading = false;
+    if (ctx.done || lane.stream) return; // a failing capture is a property error, not a lost device
+    if (outcome === 'lost') ctx.lose(this.lastReadError);
+    else if (outcome === 'failed') {
+      ctx.failures++;
+      if (ctx.failures >= this.opts.reconnectAfterFailures) ctx.lose(this.lastReadError);
+    } else ctx.failures = 0;
+  }
+
   private lastReadError: MapperError | undefined;
 
   /** One read() call; fans out samples. Returns 'ok', 'failed' (every property failed) or 'lost'. */
-  private async readOnce(
-    client: DeviceClient<V>,
-    requests: PropertyRequest<V>[],
-    props: Map<PropertyRequest<V>, PreparedProperty<V>>,
-    signal: AbortSignal,
-    lane: { exclusive: boolean; timeoutMs: number },
-  ): Promise<'ok' | 'failed' | 'lost'> {
+  private async readOnce(ctx: SessionCtx, lane: Lane<V>, batch: Batch<V>): Promise<'ok' | 'failed' | 'lost'> {
+    const exclusive = !lane.stream;
+    const { requests, sources } = batch;
+    const signal = ctx.signal;
     this.stats.readCalls++;
     this.stats.propertyReads += requests.length;
     const device = this.id;
     let results: readonly ReadResult[];
     const started = performance.now();
-    const observe = (failed: Map<string, MapperError>): void => {
-      if (this.observers.length > 0) notify(this.observers, 'onRead', { deviceId: device, properties: requests.map((r) => r.name), failed, durationMs: performance.now() - started });
-    };
     try {
-      const call = (): Promise<readonly ReadResult[]> => withTimeout((s) => client.read(requests, s), lane.timeoutMs, signal, `read ${device}`);
-      results = await (lane.exclusive ? this.exclusive(call) : call());
+      const wait = exclusive ? this.acquire() : undefined;
+      if (wait) await wait;
+      try {
+        results = await lane.caller.call(requests, batch.timeoutMs);
+      } finally {
+        if (exclusive) this.release();
+      }
     } catch (err) {
       if (signal.aborted) return 'ok';
       const timedOut = err instanceof Error && err.name === 'TimeoutError';
       const e = toMapperError(err, timedOut ? 'Timeout' : 'Unreachable', { device });
-      observe(new Map(requests.map((r) => [r.name, e])));
+      this.observeRead(batch, new Map(requests.map((r) => [r.name, e])), started);
       this.lastReadError = e;
       this.stats.readErrors += requests.length;
       for (const r of requests) this.hooks.readFailed(device, r.name, e.withContext({ property: r.name }));
@@ -486,70 +602,70 @@ export class DeviceRunner<P, V> {
       this.lastReadError = e;
       this.stats.readErrors += requests.length;
       for (const r of requests) this.hooks.readFailed(device, r.name, e);
-      observe(new Map(requests.map((r) => [r.name, e])));
+      this.observeRead(batch, new Map(requests.map((r) => [r.name, e])), started);
       this.log.error({ err: e.message }, 'read failed');
       return 'failed';
     }
     const now = Date.now();
-    const samples: Sample[] = [];
-    let failed = 0;
-    const failures = new Map<string, MapperError>();
-    const { spec } = this.prepared;
-    results.forEach((res, i) => {
+    const samples = new Array<Sample>(results.length);
+    let n = 0;
+    let failures: Map<string, MapperError> | undefined;
+    for (let i = 0; i < results.length; i++) {
+      const res = results[i];
       const req = requests[i]!;
-      let error: MapperError | undefined;
-      if (!res || typeof res !== 'object') error = new MapperError('Internal', `driver bug: read() result ${i} is ${String(res)}`);
-      else if (!res.ok) error = toMapperError(res.error, 'DeviceError', { device, property: req.name });
-      else if (!valueMatches(req.type, res.value))
-        error = new MapperError('Internal', `device ${device} property ${req.name}: driver returned ${typeof res.value} for a ${req.type} property`, { device, property: req.name });
-      if (error || !res || !res.ok) {
-        failed++;
-        const e = error ?? new MapperError('Internal', 'unreachable');
-        failures.set(req.name, e);
-        this.lastReadError = e;
-        this.hooks.readFailed(device, req.name, e);
-        this.log.debug({ property: req.name, err: e.message, kind: e.kind }, 'property read failed');
-        return;
+      if (res && typeof res === 'object' && res.ok === true && valueMatches(req.type, res.value)) {
+        samples[n++] = new RuntimeSample(sources[i]!, res.value, res.timestamp ?? now);
+        continue;
       }
-      const p = props.get(req)!;
-      samples.push({
-        deviceId: device,
-        deviceName: spec.name,
-        namespace: spec.namespace,
-        property: req.name,
-        type: req.type,
-        value: res.value,
-        text: formatValue(res.value),
-        timestamp: res.timestamp ?? now,
-        collectCycle: p.spec.collectCycle,
-        reportCycle: p.spec.reportCycle,
-        pushMethod: p.spec.pushMethod,
-      });
-    });
+      let e: MapperError;
+      if (!res || typeof res !== 'object') e = new MapperError('Internal', `driver bug: read() result ${i} is ${String(res)}`);
+      else if (!res.ok) e = toMapperError(res.error, 'DeviceError', { device, property: req.name });
+      else e = new MapperError('Internal', `device ${device} property ${req.name}: driver returned ${typeof res.value} for a ${req.type} property`, { device, property: req.name });
+      (failures ??= new Map()).set(req.name, e);
+      this.lastReadError = e;
+      this.hooks.readFailed(device, req.name, e);
+      this.log.debug({ property: req.name, err: e.message, kind: e.kind }, 'property read failed');
+    }
+    const failed = failures ? failures.size : 0;
     this.stats.readErrors += failed;
-    observe(failures);
-    if (samples.length > 0) {
-      this.stats.samples += samples.length;
+    this.observeRead(batch, failures ?? NO_FAILURES, started);
+    if (n > 0) {
+      if (n < samples.length) samples.length = n;
+      this.stats.samples += n;
       this.hooks.samples(samples);
     }
     return failed === requests.length ? 'failed' : 'ok';
   }
 
+  private observeRead(batch: Batch<V>, failed: ReadonlyMap<string, MapperError>, started: number): void {
+    const observers = this.readObservers;
+    if (observers.length === 0) return;
+    const event = { deviceId: this.id, properties: batch.names, failed, durationMs: performance.now() - started };
+    for (const o of observers) {
+      try {
+        o.onRead!(event);
+      } catch {
+        // Observers must not affect the data path.
+      }
+    }
+  }
+
   private async consumeSubscription(client: DeviceClient<V> & Subscribable<V>, props: PreparedProperty<V>[], signal: AbortSignal): Promise<void> {
-    const byName = new Map(props.map((p) => [p.request.name, p]));
     const { spec } = this.prepared;
+    const byName = new Map(props.map((p) => [p.request.name, { p, source: sourceOf(spec, p) }]));
     const warned = new Set<string>();
     for await (const r of client.subscribe(
       props.map((p) => p.request),
       signal,
     )) {
       if (signal.aborted) return;
-      const p = byName.get(r.property);
-      if (!p) {
+      const entry = byName.get(r.property);
+      if (!entry) {
         if (!warned.has(r.property)) this.log.warn({ property: r.property }, 'subscription delivered a property that was not subscribed; ignored');
         warned.add(r.property);
         continue;
       }
+      const { p, source } = entry;
       if ('error' in r) {
         const e = toMapperError(r.error, 'DeviceError', { device: spec.id, property: r.property });
         this.stats.readErrors++;
@@ -562,21 +678,7 @@ export class DeviceRunner<P, V> {
         continue;
       }
       this.stats.samples++;
-      this.hooks.samples([
-        {
-          deviceId: spec.id,
-          deviceName: spec.name,
-          namespace: spec.namespace,
-          property: r.property,
-          type: p.request.type,
-          value: r.value,
-          text: formatValue(r.value),
-          timestamp: r.timestamp ?? Date.now(),
-          collectCycle: p.spec.collectCycle,
-        reportCycle: p.spec.reportCycle,
-          pushMethod: p.spec.pushMethod,
-        },
-      ]);
+      this.hooks.samples([new RuntimeSample(source, r.value, r.timestamp ?? Date.now())]);
     }
   }
 

@@ -9,6 +9,7 @@ import type { DeviceState } from '../driver.js';
 import { errorMessage } from '../errors.js';
 import type { ReportDeviceStatesRequest, ReportDeviceStatusRequest, Twin } from '../generated/v1beta1/api.js';
 import type { Sample, SampleConsumer } from '../sample.js';
+import { formatValue, type PropertyValue } from '../values.js';
 import { TokenBucket } from '../dmi/limiter.js';
 import type { RuntimeStats } from './stats.js';
 
@@ -18,10 +19,44 @@ export interface ReportTransport {
   reportDeviceStates(req: ReportDeviceStatesRequest): Promise<void>;
 }
 
-interface TwinValue {
-  value: string;
-  timestamp: number;
-  type: PropertyType;
+/**
+ * Latest reported value of one property, updated in place by every sample (a new object per
+ * sample would be retained for a report cycle and promoted to V8's old generation as garbage).
+ * The text is made only when a report is sent: edgecore's limiter lets few reports through.
+ */
+class TwinValue {
+  private num = 0.5;
+  private other: PropertyValue | undefined = undefined;
+  private isNum = false;
+  timestamp = 0.5;
+  has = false;
+  readonly type: PropertyType;
+
+  constructor(type: PropertyType) {
+    this.type = type;
+  }
+
+  set(value: PropertyValue, timestamp: number): void {
+    if (typeof value === 'number') {
+      this.num = value;
+      this.isNum = true;
+      this.other = undefined;
+    } else {
+      this.other = value;
+      this.isNum = false;
+    }
+    this.timestamp = timestamp;
+    this.has = true;
+  }
+
+  copy(from: TwinValue): void {
+    if (!from.has) return;
+    this.set(from.isNum ? from.num : (from.other as PropertyValue), from.timestamp);
+  }
+
+  get text(): string {
+    return formatValue(this.isNum ? this.num : (this.other as PropertyValue));
+  }
 }
 
 interface Entry {
@@ -30,7 +65,8 @@ interface Entry {
   readonly namespace: string;
   readonly reportProps: ReadonlySet<string>;
   readonly types: ReadonlyMap<string, PropertyType>;
-  readonly reported: Map<string, TwinValue>;
+  /** One slot per reported property (reportToCloud), in reportProps order. */
+  readonly reported: ReadonlyMap<string, TwinValue>;
   readonly desired: Map<string, { value: string; timestamp: number }>;
   /** New twin data since the last successful report. */
   fresh: boolean;
@@ -78,13 +114,15 @@ export class Reporter implements SampleConsumer {
     const previous = this.entries.get(spec.id);
     this.removeDevice(spec.id);
     const reportProps = new Set(spec.properties.filter((p) => p.reportToCloud && types.has(p.name) && types.get(p.name) !== 'stream').map((p) => p.name));
+    const reported = new Map<string, TwinValue>();
+    for (const p of reportProps) reported.set(p, new TwinValue(types.get(p)!));
     const entry: Entry = {
       id: spec.id,
       name: spec.name,
       namespace: spec.namespace,
       reportProps,
       types,
-      reported: new Map(),
+      reported,
       desired: new Map(),
       fresh: false,
       state,
@@ -95,7 +133,7 @@ export class Reporter implements SampleConsumer {
       timers: [],
     };
     // Keep what is still meaningful across a restart of the device.
-    for (const [k, v] of previous?.reported ?? []) if (reportProps.has(k)) entry.reported.set(k, v);
+    for (const [k, v] of previous?.reported ?? []) reported.get(k)?.copy(v);
     for (const [k, v] of observedDesired) entry.desired.set(k, { value: v, timestamp: Date.now() });
     this.entries.set(spec.id, entry);
     if (reportProps.size > 0) {
@@ -127,11 +165,19 @@ export class Reporter implements SampleConsumer {
   }
 
   accept(samples: readonly Sample[]): void {
-    for (const s of samples) {
-      const e = this.entries.get(s.deviceId);
-      if (!e || !e.reportProps.has(s.property)) continue;
-      e.reported.set(s.property, { value: s.text, timestamp: s.timestamp, type: s.type });
-      e.fresh = true;
+    // Samples come in batches of one device: look the device up once per change of device.
+    let id: string | undefined;
+    let e: Entry | undefined;
+    for (let i = 0; i < samples.length; i++) {
+      const s = samples[i]!;
+      if (s.deviceId !== id) {
+        id = s.deviceId;
+        e = this.entries.get(id);
+      }
+      const slot = e?.reported.get(s.property);
+      if (!slot) continue;
+      slot.set(s.value, s.timestamp);
+      e!.fresh = true;
     }
   }
 
@@ -214,13 +260,12 @@ export class Reporter implements SampleConsumer {
 
   private twinsOf(e: Entry): Twin[] {
     const twins: Twin[] = [];
-    for (const prop of e.reportProps) {
-      const r = e.reported.get(prop);
-      if (!r) continue;
+    for (const [prop, r] of e.reported) {
+      if (!r.has) continue;
       const d = e.desired.get(prop);
       twins.push({
         propertyName: prop,
-        reported: { value: r.value, metadata: { timestamp: String(r.timestamp), type: r.type } },
+        reported: { value: r.text, metadata: { timestamp: String(r.timestamp), type: r.type } },
         observedDesired: { value: d?.value ?? '', metadata: d ? { timestamp: String(d.timestamp), type: r.type } : { type: r.type } },
       });
     }

@@ -48,6 +48,8 @@ export class LagRecorder {
   private readonly buf: Float64Array;
   private n = 0;
   private seen = 0;
+  /** Sorted copy of the reservoir, until the next record (stats() asks for several percentiles at once). */
+  private sorted: Float64Array | undefined;
 
   constructor(capacity = 200_000) {
     this.buf = new Float64Array(capacity);
@@ -55,6 +57,7 @@ export class LagRecorder {
 
   record(ms: number): void {
     this.seen++;
+    this.sorted = undefined;
     if (this.n < this.buf.length) this.buf[this.n++] = ms;
     else {
       // Reservoir sampling keeps a uniform sample once full.
@@ -66,6 +69,7 @@ export class LagRecorder {
   reset(): void {
     this.n = 0;
     this.seen = 0;
+    this.sorted = undefined;
   }
 
   get count(): number {
@@ -75,7 +79,7 @@ export class LagRecorder {
   /** p-th percentile (0-100) of recorded lateness, or 0 with no samples. */
   percentile(p: number): number {
     if (this.n === 0) return 0;
-    const sorted = this.buf.slice(0, this.n).sort();
+    const sorted = (this.sorted ??= this.buf.slice(0, this.n).sort());
     const idx = Math.min(this.n - 1, Math.max(0, Math.ceil((p / 100) * this.n) - 1));
     return sorted[idx]!;
   }
