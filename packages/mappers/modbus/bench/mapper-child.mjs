@@ -4,7 +4,8 @@
 // Measures itself over a window after a warm-up.
 // usage: node mapper-child.mjs JSON  -> one JSON line
 //   JSON = { edgecoreSock, mapperSock, devices, warmupS, measureS, writeEveryMs, runtime: {…} }
-import { performance } from 'node:perf_hooks';
+import { PerformanceObserver, constants as perfConstants, performance } from 'node:perf_hooks';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { createLogger, createMapper } from '@mapperkit/framework';
 import { createModbusDriver } from '@mapperkit/mapper-modbus';
 
@@ -38,13 +39,23 @@ while (mapper.devices().filter((d) => d.connected).length < args.devices) {
 await sleep(args.warmupS * 1000);
 
 // BENCH_PROFILE=file.cpuprofile: CPU profile of the measurement window only.
+// BENCH_ALLOC_PROFILE=file.heapprofile: sampled allocations of the window, including objects
+// already collected (where the garbage comes from).
 let profiler;
+let allocProfiler;
 if (process.env.BENCH_PROFILE) {
   const { Session } = await import('node:inspector/promises');
   profiler = new Session();
   profiler.connect();
   await profiler.post('Profiler.enable');
   await profiler.post('Profiler.start');
+}
+if (process.env.BENCH_ALLOC_PROFILE) {
+  const { Session } = await import('node:inspector/promises');
+  allocProfiler = new Session();
+  allocProfiler.connect();
+  await allocProfiler.post('HeapProfiler.enable');
+  await allocProfiler.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
 }
 const requests = () => driver.linkStats().reduce((n, l) => n + l.requests, 0);
 const s0 = mapper.stats();
@@ -67,6 +78,25 @@ if (args.writeEveryMs > 0) {
     );
   }, args.writeEveryMs);
 }
+// Garbage collections in the window: count and pause time per kind (young generation
+// scavenges vs full mark-compacts), to tell allocation churn from retained memory.
+const gc = { scavenges: 0, scavengeMs: 0, markCompacts: 0, markCompactMs: 0, other: 0, otherMs: 0 };
+const gcObserver = new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    const kind = e.detail?.kind;
+    if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) {
+      gc.scavenges++;
+      gc.scavengeMs += e.duration;
+    } else if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) {
+      gc.markCompacts++;
+      gc.markCompactMs += e.duration;
+    } else {
+      gc.other++;
+      gc.otherMs += e.duration;
+    }
+  }
+});
+gcObserver.observe({ entryTypes: ['gc'] });
 let maxRss = process.memoryUsage().rss;
 const sampler = setInterval(() => (maxRss = Math.max(maxRss, process.memoryUsage().rss)), 500);
 await sleep(args.measureS * 1000);
@@ -75,6 +105,8 @@ clearInterval(writer);
 clearInterval(sampler);
 const dt = (performance.now() - t0) / 1000;
 const cpu = process.cpuUsage(cpu0);
+gcObserver.disconnect();
+const spaces = Object.fromEntries(getHeapSpaceStatistics().map((sp) => [sp.space_name, Math.round((sp.space_size / 2 ** 20) * 10) / 10]));
 const s1 = mapper.stats();
 const r1 = requests();
 latencies.sort((a, b) => a - b);
@@ -92,6 +124,10 @@ if (profiler) {
   const { profile } = await profiler.post('Profiler.stop');
   (await import('node:fs')).writeFileSync(process.env.BENCH_PROFILE, JSON.stringify(profile));
 }
+if (allocProfiler) {
+  const { profile } = await allocProfiler.post('HeapProfiler.stopSampling');
+  (await import('node:fs')).writeFileSync(process.env.BENCH_ALLOC_PROFILE, JSON.stringify(profile));
+}
 if (process.env.BENCH_HEAPSNAPSHOT) (await import('node:v8')).writeHeapSnapshot(process.env.BENCH_HEAPSNAPSHOT);
 console.log(
   JSON.stringify({
@@ -108,6 +144,10 @@ console.log(
     tickLagMaxMs: s1.tickLagMax,
     twinReports: s1.twinReports - s0.twinReports,
     cpuPctOfOneCore: (100 * (cpu.user + cpu.system)) / 1e6 / dt,
+    cpuUserPct: (100 * cpu.user) / 1e6 / dt,
+    cpuSystemPct: (100 * cpu.system) / 1e6 / dt,
+    gc: { ...gc, scavengeMs: Math.round(gc.scavengeMs), markCompactMs: Math.round(gc.markCompactMs), otherMs: Math.round(gc.otherMs) },
+    heapSpacesMB: spaces,
     rssMB: maxRss / 2 ** 20,
     heapUsedMB: heapBeforeGc.heapUsed / 2 ** 20,
     heapTotalMB: heapBeforeGc.heapTotal / 2 ** 20,

@@ -11,7 +11,8 @@
 //       no missed cycle, tick lag p99 ≤ 100 ms, write latency p95 ≤ 50 ms
 //   (e) 500 devices × 200 contiguous registers at 1 s: ≤ 1 core
 // Writes bench/results/modbus.json at the repository root.
-// Flags: --quick (short windows, 1 run: a smoke test, not for figures), --only a,b,c,d,e
+// Flags: --quick (short windows, 1 run: a smoke test, not for figures), --only a,b,c,d,d128,e,
+// --seconds N (measurement window of (d) and (e))
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -30,6 +31,9 @@ const onlyIdx = process.argv.findIndex((a) => a === '--only' || a.startsWith('--
 const onlyArg = onlyIdx < 0 ? '' : process.argv[onlyIdx]!.includes('=') ? process.argv[onlyIdx]!.split('=')[1]! : (process.argv[onlyIdx + 1] ?? '');
 const ONLY = new Set(onlyArg.split(',').filter(Boolean));
 const want = (s: string): boolean => ONLY.size === 0 || ONLY.has(s);
+const secIdx = process.argv.indexOf('--seconds');
+/** --seconds N: measurement window of (d)/(e) (default 120 / 60; quick 15). */
+const FLEET_SECONDS = secIdx > 0 ? Number(process.argv[secIdx + 1]) : undefined;
 const RUNS = QUICK ? 1 : 5;
 const WINDOW_S = QUICK ? 3 : 10;
 const TICK = 100; // getconf CLK_TCK on Linux
@@ -279,7 +283,7 @@ async function main(): Promise<void> {
   // with the old generation capped at 128 MB (how to run large fleets in a memory limit).
   for (const [part, key, nodeArgs] of [
     ['d', 'd_500x30_1s', [] as string[]],
-    ['d', 'd_500x30_1s_oldspace128', ['--max-old-space-size=128']],
+    ['d128', 'd_500x30_1s_oldspace128', ['--max-old-space-size=128']],
   ] as const) {
     if (!want(part)) continue;
     const sim = await startFleetSimulator(500, ['--block', '30', '--period-ms', '5000']);
@@ -287,7 +291,7 @@ async function main(): Promise<void> {
       log(`(d) 500 devices × 30 points at 1 s${nodeArgs.length ? ` (${nodeArgs.join(' ')})` : ''}`);
       const r = await mapperRun(
         { devices: 500, properties: 30, start: 100, host: '127.0.0.1', port: sim.port, portPerDevice: true, cycleMs: 1000, coalesce: true, reportToCloud: true, writable: true },
-        { warmupS: QUICK ? 5 : 15, measureS: QUICK ? 15 : 120, writeEveryMs: 100, runtime: {} },
+        { warmupS: QUICK ? 5 : 15, measureS: FLEET_SECONDS ?? (QUICK ? 15 : 120), writeEveryMs: 100, runtime: {} },
         sim.proc.pid,
         400_000,
         [...nodeArgs],
@@ -314,7 +318,7 @@ async function main(): Promise<void> {
       log('(e) 500 devices × 200 registers at 1 s');
       const r = await mapperRun(
         { devices: 500, properties: 200, start: 100, host: '127.0.0.1', port: sim.port, portPerDevice: true, cycleMs: 1000, coalesce: true, reportToCloud: true, writable: false },
-        { warmupS: QUICK ? 5 : 15, measureS: QUICK ? 15 : 60, writeEveryMs: 0, runtime: {} },
+        { warmupS: QUICK ? 5 : 15, measureS: FLEET_SECONDS ?? (QUICK ? 15 : 60), writeEveryMs: 0, runtime: {} },
         sim.proc.pid,
         400_000,
       );

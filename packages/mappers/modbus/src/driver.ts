@@ -33,7 +33,20 @@ type Req = PropertyRequest<ModbusVisitor>;
 
 const PLAN_CACHE_LIMIT = 64;
 
-type Outcome = { res: ModbusResponse; err: undefined } | { res: undefined; err: unknown };
+/** A span of a cached plan with its request, built once and sent again every tick. */
+interface Planned extends Span {
+  readonly req: ModbusRequest;
+}
+
+/** Answers (or errors) of one read's spans, in span order. */
+interface Outcomes {
+  readonly res: (ModbusResponse | undefined)[];
+  readonly err: unknown[];
+}
+
+function planned(span: Span): Planned {
+  return { ...span, req: { fc: READ_FC[span.table], address: span.start, count: span.count } };
+}
 
 /** `p`, or the abort reason as soon as `signal` aborts. */
 function raceAbort<T>(signal: AbortSignal, p: Promise<T>): Promise<T> {
@@ -64,12 +77,12 @@ class ModbusDeviceClient implements DeviceClient<ModbusVisitor> {
   private closed = false;
   private readonly ids = new WeakMap<Req, number>();
   private nextId = 1;
-  private readonly plans = new Map<string, Span[]>();
+  private readonly plans = new Map<string, Planned[]>();
   /** Properties that must be read alone (the device refused their registers). */
   private readonly isolated = new WeakSet<Req>();
   /** Ranges merged reads must not touch (learned from refused merged reads). */
   private readonly barriers: Barrier[] = [];
-  private lastBatch: { requests: readonly Req[]; key: string; plan: Span[] } | undefined;
+  private lastBatch: { requests: readonly Req[]; key: string; plan: Planned[] } | undefined;
 
   constructor(args: { link: ModbusLink; registry: LinkRegistry; protocol: ModbusProtocol; deviceId: string; breaker: CircuitBreaker; log: Logger }) {
     this.link = args.link;
@@ -93,9 +106,11 @@ class ModbusDeviceClient implements DeviceClient<ModbusVisitor> {
     return new MapperError('DeviceError', `device ${device} property ${property}: ${String((e as Error)?.message ?? e)}`, { device, property, cause: e });
   }
 
-  private planFor(requests: readonly Req[]): Span[] {
-    // Most devices read the same batch every tick: compare with the last one before hashing.
+  private planFor(requests: readonly Req[]): Planned[] {
+    // Most devices read the same batch every tick (the very same array, from the runtime):
+    // compare with the last one before hashing.
     const last = this.lastBatch;
+    if (last && last.requests === requests && this.plans.get(last.key) === last.plan) return last.plan;
     if (last && last.requests.length === requests.length && this.plans.get(last.key) === last.plan) {
       let same = true;
       for (let i = 0; i < requests.length; i++) {
@@ -106,12 +121,15 @@ class ModbusDeviceClient implements DeviceClient<ModbusVisitor> {
       }
       if (same) return last.plan;
     }
-    let key = '';
-    for (const r of requests) {
+    const ids = new Array<number>(requests.length);
+    for (let i = 0; i < requests.length; i++) {
+      const r = requests[i]!;
       let id = this.ids.get(r);
       if (id === undefined) this.ids.set(r, (id = this.nextId++));
-      key += `${id},`;
+      ids[i] = id;
     }
+    // One flat string (a key built with += is a rope of one piece per property, kept by the cache).
+    const key = ids.join(',');
     let plan = this.plans.get(key);
     if (!plan) {
       const items: PlanItem[] = requests.map((r, index) => ({ index, table: r.visitor.table, start: r.visitor.address, count: r.visitor.count }));
@@ -121,11 +139,12 @@ class ModbusDeviceClient implements DeviceClient<ModbusVisitor> {
         { coalesce: p.coalesce, maxGap: p.maxGap, maxGapBits: p.maxGapBits, maxRegisters: p.maxRegisters, maxBits: p.maxBits },
         (i) => this.isolated.has(requests[i.index]!),
         this.barriers,
-      );
+      ).map(planned);
       if (this.plans.size >= PLAN_CACHE_LIMIT) this.plans.clear();
       this.plans.set(key, plan);
     }
-    this.lastBatch = { requests: [...requests], key, plan };
+    // The runtime passes the same array every tick; keep a copy only if it might be changed.
+    this.lastBatch = { requests: Object.isFrozen(requests) ? requests : [...requests], key, plan };
     return plan;
   }
 
@@ -133,21 +152,23 @@ class ModbusDeviceClient implements DeviceClient<ModbusVisitor> {
    * Queues one read request per span (the link sends them one after the other) and resolves
    * with every outcome, in span order. Rejects at once if `signal` aborts.
    */
-  private readSpans(spans: readonly Span[], signal: AbortSignal): Promise<Outcome[]> {
-    return new Promise<Outcome[]>((resolve, reject) => {
-      const out = new Array<Outcome>(spans.length);
-      let pending = spans.length;
+  private readSpans(spans: readonly Planned[], signal: AbortSignal): Promise<Outcomes> {
+    return new Promise<Outcomes>((resolve, reject) => {
+      const n = spans.length;
+      const out: Outcomes = { res: new Array<ModbusResponse | undefined>(n), err: new Array<unknown>(n) };
+      let pending = n;
       if (pending === 0) {
         resolve(out);
         return;
       }
       const onAbort = (): void => reject(signal.reason);
       signal.addEventListener('abort', onAbort, { once: true });
-      for (let i = 0; i < spans.length; i++) {
-        const s = spans[i]!;
-        const req: ModbusRequest = { fc: READ_FC[s.table], address: s.start, count: s.count };
-        this.link.submit(this.p.slaveId, this.p.timeoutMs, signal, false, req, (err, res) => {
-          out[i] = err === undefined ? { res: res!, err: undefined } : { res: undefined, err };
+      const slave = this.p.slaveId;
+      const timeoutMs = this.p.timeoutMs;
+      for (let i = 0; i < n; i++) {
+        this.link.submit(slave, timeoutMs, signal, false, spans[i]!.req, (err, res) => {
+          if (err === undefined) out.res[i] = res;
+          else out.err[i] = err;
           if (--pending === 0) {
             signal.removeEventListener('abort', onAbort);
             resolve(out);
@@ -158,9 +179,9 @@ class ModbusDeviceClient implements DeviceClient<ModbusVisitor> {
   }
 
   private async readSpan(span: Span, signal: AbortSignal): Promise<ModbusResponse> {
-    const [o] = await this.readSpans([span], signal);
-    if (o!.res) return o!.res;
-    throw o!.err;
+    const o = await this.readSpans([planned(span)], signal);
+    if (o.res[0]) return o.res[0];
+    throw o.err[0];
   }
 
   /** One write transaction; rejects at once if `signal` aborts. */
@@ -250,12 +271,12 @@ class ModbusDeviceClient implements DeviceClient<ModbusVisitor> {
     let learned = false;
     for (let i = 0; i < spans.length; i++) {
       const span = spans[i]!;
-      const o = outcomes[i]!;
-      if (o.res) {
-        this.fill(span, o.res, requests, results);
+      const res = outcomes.res[i];
+      if (res) {
+        this.fill(span, res, requests, results);
         continue;
       }
-      const e = o.err;
+      const e = outcomes.err[i];
       signal.throwIfAborted();
       if (e instanceof LinkError && e.reason === 'closed') throw e;
       if (e instanceof ModbusExceptionError && isAddressException(e.exceptionCode)) {

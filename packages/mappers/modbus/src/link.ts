@@ -401,6 +401,7 @@ export class ModbusLink {
       finished = true;
       holder.finish = undefined;
       clearTimeout(timer);
+      forgetTransaction(client, tid, cb);
       this.inflight = undefined;
       this.inFlight--;
       this.lastFrameEnd = performance.now();
@@ -425,6 +426,12 @@ export class ModbusLink {
       done(e, undefined);
     };
     holder.finish = finish;
+    // modbus-serial files the transaction under the port's next transaction id (TCP: 0-255,
+    // RTU: one slot) and only overwrites it 256 requests later: at one request per second that
+    // keeps every transaction (and its callback) for minutes, long enough for V8 to promote it.
+    // Drop it once it is over (a late answer then finds no transaction and is ignored, as the
+    // library does for unknown ids).
+    const tid = transactionId(client);
     const timer = setTimeout(() => finish(new LinkError('timeout', `slave ${job.slave} on ${this.key} did not answer ${describeRequest(req)} within ${job.timeoutMs} ms`), undefined), job.timeoutMs);
     this.inflight = finish;
     const cb = relay(holder);
@@ -493,6 +500,25 @@ export class ModbusLink {
 
 interface Holder {
   finish: ((err: unknown, data: unknown) => void) | undefined;
+}
+
+/** What link.ts relies on of modbus-serial's internals (checked at run time; absent = nothing to clean up). */
+interface ClientInternals {
+  _port?: { _transactionIdWrite?: unknown };
+  _transactions?: Record<string, { next?: unknown } | undefined>;
+}
+
+/** Id under which the library will file the next transaction. */
+function transactionId(client: ModbusClientLib): string | undefined {
+  const id = (client as unknown as ClientInternals)._port?._transactionIdWrite;
+  return typeof id === 'number' || id === undefined ? String(id) : undefined;
+}
+
+/** Removes a finished transaction from the library's table, if it is still ours. */
+function forgetTransaction(client: ModbusClientLib, tid: string | undefined, cb: NodeCallback): void {
+  if (tid === undefined) return;
+  const table = (client as unknown as ClientInternals)._transactions;
+  if (table && typeof table === 'object' && table[tid]?.next === cb) delete table[tid];
 }
 
 /** A library callback that only references `holder` (not the request's scope). */

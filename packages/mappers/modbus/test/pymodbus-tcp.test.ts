@@ -110,6 +110,14 @@ describe('driver against pymodbus TCP', () => {
     assert.deepEqual(values(res), KNOWN.map(([, , , e]) => e));
   });
 
+  it('does not leave finished transactions in modbus-serial\'s table (it would keep 256 per connection for minutes)', async () => {
+    const reqs = [request('t', 'int', { register: 'HoldingRegister', offset: 0, dataType: 'int16' })];
+    for (let i = 0; i < 300; i++) assert.ok((await client.read(reqs, AbortSignal.timeout(5000)))[0]!.ok);
+    // Internals of the library (what link.ts cleans up): transaction id -> { next: callback, … }.
+    const lib = (client as unknown as { link: { client: { _transactions: Record<string, unknown> } } }).link.client;
+    assert.ok(Object.keys(lib._transactions).length <= 1, `${Object.keys(lib._transactions).length} transactions kept after 300 reads`);
+  });
+
   it('coalesces the batch: one request per register table', async () => {
     const reqs = KNOWN.map(([n, t, v]) => request(n, t, v));
     const before = stats().requests;
