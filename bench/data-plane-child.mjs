@@ -4,6 +4,7 @@
 // bench/data-plane.ts over IPC. Built only on the framework's public API.
 import { createLogger, createMapper } from '@mapperkit/framework';
 import { virtualDriver } from '@mapperkit/example-virtual-mapper';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 const [dir, bufferDir] = process.argv.slice(2);
 if (!dir || !bufferDir) throw new Error('usage: data-plane-child <socketDir> <bufferDir>');
@@ -18,6 +19,10 @@ const counter = {
 };
 
 let mapper;
+// Event-loop delay (how long a ready callback, e.g. a REST request, waits), per benchmark phase.
+const eld = monitorEventLoopDelay({ resolution: 10 });
+eld.enable();
+const ms = (ns) => Math.round(ns / 1e5) / 10;
 process.on('message', async (msg) => {
   const reply = (data) => void process.send?.({ cmd: msg.cmd, data });
   try {
@@ -35,6 +40,11 @@ process.on('message', async (msg) => {
       }
       case 'status':
         reply({ sinks: mapper.sinks(), samples: [...perDevice.values()].reduce((a, b) => a + b, 0), cpu: process.cpuUsage(), rss: process.memoryUsage().rss, maxRssKB: process.resourceUsage().maxRSS });
+        break;
+      case 'eld':
+        // Event-loop delay since the last 'eld' (ms), then start over.
+        reply({ p50: ms(eld.percentile(50)), p99: ms(eld.percentile(99)), max: ms(eld.max) });
+        eld.reset();
         break;
       case 'perDevice':
         reply(Object.fromEntries(perDevice));

@@ -12,7 +12,7 @@
 // Env: DEVICES (150), PROPS (10), CYCLE_MS (100), STEADY_SECONDS (20), OUTAGE_SECONDS (60),
 // DRAIN_LIMIT_SECONDS (300), RESULT_NAME (data-plane).
 import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -163,7 +163,35 @@ async function baselines(redisPort: number, mqttPort: number): Promise<Record<st
 
 /** Everything started, stopped in `finally` whatever happens (no orphan peers or mapper). */
 const teardown: (() => Promise<void> | void)[] = [];
+let stopping = false;
+/** Before (re)starting a peer: a signal may have torn everything down meanwhile. */
+function notStopping(): void {
+  if (stopping) throw new Error('benchmark stopped');
+}
+/** CPU seconds (user + system) of a process, from /proc. */
+function procCpu(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+/** Main thread of a process: ns on a CPU and ns runnable but waiting for one (/proc/<pid>/schedstat). */
+function sched(pid: number): { run: number; wait: number } {
+  const [run, wait] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+  return { run: run!, wait: wait! };
+}
+/** Share of the wall time a main thread ran and waited for a CPU (%), between two `sched` readings. */
+function schedPct(a: { run: number; wait: number }, b: { run: number; wait: number }, wallS: number): { runningPct: number; waitingForCpuPct: number } {
+  return { runningPct: round(((b.run - a.run) / 1e9 / wallS) * 100), waitingForCpuPct: round(((b.wait - a.wait) / 1e9 / wallS) * 100) };
+}
+async function redisPid(port: number): Promise<number> {
+  const c = new Redis({ port, host: '127.0.0.1' });
+  try {
+    return Number(/process_id:(\d+)/.exec(await c.info('server'))?.[1]);
+  } finally {
+    c.disconnect();
+  }
+}
 async function cleanupAll(): Promise<void> {
+  stopping = true;
   for (const f of teardown.reverse()) await Promise.resolve(f()).catch(() => undefined);
   teardown.length = 0;
 }
@@ -214,7 +242,9 @@ async function main(): Promise<void> {
   // 1. steady state
   await sleep(10_000);
   recording = true;
+  await child.ask('eld');
   const s0 = await child.ask<Status>('status');
+  const sch0 = sched(pid);
   const w0 = performance.now();
   const redisLat: { p50: number; p99: number }[] = [];
   const rss: number[] = [];
@@ -227,6 +257,8 @@ async function main(): Promise<void> {
   }
   recording = false;
   const s1 = await child.ask<Status>('status');
+  const sch1 = sched(pid);
+  const steadyEld = await child.ask<{ p50: number; p99: number; max: number }>('eld');
   const wall = (performance.now() - w0) / 1000;
   const cpuPct = ((s1.cpu.user + s1.cpu.system - s0.cpu.user - s0.cpu.system) / 1e6 / wall) * 100;
   const sinkRate = (kind: string): number => {
@@ -245,13 +277,17 @@ async function main(): Promise<void> {
     mqttEndToEndLatencyMs: { p50: pct(mqttLat, 50), p99: pct(mqttLat, 99), messages: mqttLat.length },
     redisAckLatencyMs: { p50: median(redisLat.map((x) => x.p50)), p99: median(redisLat.map((x) => x.p99)), note: 'sample time → Redis reply, last 10,000 records, median of 2 s snapshots' },
     sinkStates: s1.sinks.map((x) => `${x.kind}:${x.state}`),
+    mapperEventLoopDelayMs: steadyEld,
+    mapperMainThread: schedPct(sch0, sch1, wall),
   };
   console.log('[data-plane] steady', steady);
 
   // 3. REST last-value reads under the same load (the subscriber paused so that this process is not the bottleneck).
   await sub.unsubscribeAsync('bench/#');
   const restUrl = (): string => `http://${rest.host}:${rest.port}/api/v1/device/default/dev-${Math.floor(Math.random() * DEVICES)}/p${Math.floor(Math.random() * PROPS)}`;
+  await child.ask('eld');
   const restRes = await httpLoad(restUrl, 16, 10);
+  const restEld = await child.ask<{ p50: number; p99: number; max: number }>('eld');
   const rawPort = await freePort();
   const raw = spawn(process.execPath, [
     '-e',
@@ -270,6 +306,7 @@ async function main(): Promise<void> {
   }
 
   // 2. Redis outage under load.
+  const atKill = await child.ask<Status>('status');
   await redis.kill();
   const killedAt = performance.now();
   const outageStates = new Set<string>();
@@ -279,9 +316,16 @@ async function main(): Promise<void> {
     outageStates.add(s.sinks.find((x) => x.kind === 'redis')!.state);
   }
   const beforeRestart = await child.ask<Status>('status');
+  const outageCpuPct = round(((beforeRestart.cpu.user + beforeRestart.cpu.system - atKill.cpu.user - atKill.cpu.system) / 1e6 / ((performance.now() - killedAt) / 1000)) * 100);
   const rb = beforeRestart.sinks.find((x) => x.kind === 'redis')!;
+  notStopping();
   await redis.start();
   const restartAt = performance.now();
+  const rpid = await redisPid(redis.port);
+  const redisCpu0 = procCpu(rpid);
+  const schM0 = sched(pid);
+  const schR0 = sched(rpid);
+  await child.ask('eld');
   let drained: Status | undefined;
   const mqttDuringDrain: string[] = [];
   for (;;) {
@@ -300,8 +344,13 @@ async function main(): Promise<void> {
     }
   }
   const drainS = (performance.now() - restartAt) / 1000;
+  const redisCpuS = procCpu(rpid) - redisCpu0;
+  const schM1 = sched(pid);
+  const schR1 = sched(rpid);
+  const drainEld = await child.ask<{ p50: number; p99: number; max: number }>('eld');
   const rd = drained.sinks.find((x) => x.kind === 'redis')!;
   const replayed = rd.delivered - rb.delivered;
+  const mapperCpuS = (drained.cpu.user + drained.cpu.system - beforeRestart.cpu.user - beforeRestart.cpu.system) / 1e6;
   const ingestPerS = steady.redisRecordsPerS;
   const outage = {
     seconds: OUTAGE_SECONDS,
@@ -317,6 +366,16 @@ async function main(): Promise<void> {
     replayToIngestRatio: round(replayed / drainS / ingestPerS, 2),
     goal: '≥ 3× the ingest rate',
     mqttUnaffected: mqttDuringDrain.every((x) => x === 'up'),
+    // Where the time went (CPU time, not wall-clock: the 2 cores are shared). During the outage the
+    // mapper only ingests (reads, MQTT, spill to disk); while draining it also replays.
+    mapperCpuPctOfOneCoreDuringOutage: outageCpuPct,
+    mapperCpuPctOfOneCoreWhileDraining: round((mapperCpuS / drainS) * 100),
+    redisServerCpuPctOfOneCoreWhileDraining: round((redisCpuS / drainS) * 100),
+    redisServerCpuUsPerRecord: round((redisCpuS * 1e6) / replayed, 2),
+    mapperEventLoopDelayMsWhileDraining: drainEld,
+    // Main threads while draining: running, and runnable but waiting for a CPU (taken by other processes).
+    mapperMainThreadWhileDraining: schedPct(schM0, schM1, drainS),
+    redisServerMainThreadWhileDraining: schedPct(schR0, schR1, drainS),
   };
   console.log('[data-plane] outage', outage);
 
@@ -367,7 +426,12 @@ async function main(): Promise<void> {
     },
     baselines: { ...base, rawNodeHttp16Conns: rawRes },
     steady,
-    rest: { lastValueReads16Conns: restRes, ratioToRawNodeHttp: round(restRes.reqPerS / rawRes.reqPerS, 2), note: 'measured while the mapper pushes the steady load' },
+    rest: {
+      lastValueReads16Conns: restRes,
+      ratioToRawNodeHttp: round(restRes.reqPerS / rawRes.reqPerS, 2),
+      mapperEventLoopDelayMs: restEld,
+      note: 'measured while the mapper pushes the steady load; a request waits for the event loop (mapperEventLoopDelayMs), the route itself costs about what a bare node:http server does',
+    },
     outage,
     loss,
   };
