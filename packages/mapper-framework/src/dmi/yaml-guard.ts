@@ -9,10 +9,16 @@ export const MAX_YAML_DEPTH = 64;
 /** Most alias expansions accepted (billion-laughs guard; the yaml library's own default is 100). */
 const MAX_ALIAS_COUNT = 100;
 
+/** Characters after which a scalar (and so a quoted one) can start. */
+const SCALAR_STARTS = ':,[{-?';
+
 /**
  * Nesting depth of YAML text, approximated without parsing: the deepest flow nesting (`[`/`{`
  * outside quotes and comments) plus the deepest block indentation (in steps of one space, so an
- * over-estimate). Cheap and linear, so it can run before the recursive parser.
+ * over-estimate). Cheap and linear, so it can run before the recursive parser. A quote starts a
+ * quoted scalar only where a scalar can start (line start, after `:`, `,`, `[`, `{`, `-`, `?`):
+ * inside a plain scalar (`k: a"b`) YAML reads it as text, and so must the scan, or nesting after it
+ * would go uncounted. Likewise `#` starts a comment only after white space.
  */
 export function yamlNestingDepth(text: string): number {
   let max = 0;
@@ -20,11 +26,14 @@ export function yamlNestingDepth(text: string): number {
   let quote: '"' | "'" | undefined;
   let lineStart = true;
   let indent = 0;
+  /** Last character outside quotes on this line that is not a space ('' at the line start). */
+  let prev = '';
   for (let i = 0; i < text.length; i++) {
     const c = text[i]!;
     if (c === '\n') {
       lineStart = true;
       indent = 0;
+      prev = '';
       if (quote === "'") quote = undefined; // single-quoted scalars rarely span lines; keep the scan robust
       continue;
     }
@@ -38,11 +47,18 @@ export function yamlNestingDepth(text: string): number {
     }
     if (quote) {
       if (c === '\\' && quote === '"') i++;
-      else if (c === quote) quote = undefined;
+      else if (c === quote) {
+        quote = undefined;
+        prev = c;
+      }
       continue;
     }
-    if (c === '"' || c === "'") quote = c;
-    else if (c === '#') {
+    if (c === ' ' || c === '\t') continue;
+    const scalarStart = prev === '' || SCALAR_STARTS.includes(prev);
+    prev = c;
+    if ((c === '"' || c === "'") && scalarStart) quote = c;
+    else if (c === '#' && (i === 0 || text[i - 1] === ' ' || text[i - 1] === '\t' || text[i - 1] === '\n')) {
+      // A comment starts at a # after white space; inside a plain scalar (a#b) it is text.
       while (i + 1 < text.length && text[i + 1] !== '\n') i++;
     } else if (c === '[' || c === '{') {
       flow++;
