@@ -16,6 +16,11 @@
 {{- end -}}
 {{- end -}}
 
+{{/* Namespace of every object: values.namespace (upstream usbmapper form) or the release namespace. */}}
+{{- define "mapper.namespace" -}}
+{{- default .Release.Namespace .Values.namespace -}}
+{{- end -}}
+
 {{- define "mapper.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}

@@ -162,6 +162,22 @@ describe('charts/mapper rendered with helm', () => {
     assert.equal(configOf(r.docs).common.protocol, 'camera-usb');
   });
 
+  it('namespace: the release namespace by default; values.namespace (upstream usbmapper form) moves every object', (t) => {
+    const bin = needHelm(t);
+    if (!bin) return;
+    const byDefault = template(bin, 'cam', ['-f', valuesFile('usb-camera'), '--set', 'service.enabled=true']);
+    assert.ok(byDefault.ok, byDefault.stderr);
+    assert.ok(byDefault.docs.length >= 3);
+    for (const d of byDefault.docs) assert.equal(at(d, 'metadata.namespace'), 'edge', `${String(d.kind)} in the release namespace`);
+    const moved = template(bin, 'cam', ['-f', valuesFile('usb-camera'), '--set', 'service.enabled=true', '--set', 'namespace=kubeedge']);
+    assert.ok(moved.ok, moved.stderr);
+    assert.deepEqual(moved.docs.map((d) => d.kind), byDefault.docs.map((d) => d.kind));
+    for (const d of moved.docs) assert.equal(at(d, 'metadata.namespace'), 'kubeedge', `${String(d.kind)} in values.namespace`);
+    const bad = template(bin, 'cam', ['-f', valuesFile('usb-camera'), '--set', 'namespace=Not_A_Namespace']);
+    assert.equal(bad.ok, false);
+    assert.match(bad.stderr, /namespace/);
+  });
+
   it('devices.access=plugin: device-plugin resources instead of privileged hostPath devices', (t) => {
     const bin = needHelm(t);
     if (!bin) return;
