@@ -3,6 +3,7 @@
 // health. Values come from the last-value cache (the device is not read per request).
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type CounterState, crdYaml, type MapperRig, startMapper, tempDir, until } from './sinks-helpers.ts';
@@ -149,6 +150,37 @@ describe('REST API (errors, JSON writes, all properties, health)', () => {
       const r = await get(rig, '/api/v1/devicemethod/default/boiler/setTemp/setpoint', { method: 'POST', body: JSON.stringify({ value }) });
       assert.equal(r.status, 200, r.text);
       assert.deepEqual(state.writes!.at(-1), { device: 'default/boiler', property: 'setpoint', value: Number(value) });
+    }
+  });
+
+  it('answers a write whose client half-closes right after sending (FIN after the request, as nc -N does)', async () => {
+    const a = rig.mapper.restAddress()!;
+    const post = (value: string, halfClose: boolean): Promise<string> =>
+      new Promise((resolve) => {
+        const body = JSON.stringify({ value });
+        const req = `PUT /api/v1/device/default/boiler/mode HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+        const s = connect(a.port, a.host);
+        let out = '';
+        const t = setTimeout(() => s.destroy(), 5000);
+        s.on('connect', () => (halfClose ? s.end(req) : s.write(req)));
+        s.on('data', (d: Buffer) => (out += d.toString('utf8')));
+        s.on('error', () => undefined);
+        s.on('close', () => {
+          clearTimeout(t);
+          resolve(out);
+        });
+      });
+    // The device write takes a while: the client's FIN arrives before the answer is ready.
+    state.writeDelayMs = 50;
+    try {
+      for (const half of [false, true]) {
+        const out = await post(`half-${half}`, half);
+        assert.match(out, /^HTTP\/1\.1 200 OK\r\n/, `half-closed ${half}: ${out.slice(0, 200) || '(no answer)'}`);
+        assert.match(out, new RegExp(`Write data half-${half} to device default/boiler successfully`));
+        assert.deepEqual(state.writes!.at(-1), { device: 'default/boiler', property: 'mode', value: `half-${half}` });
+      }
+    } finally {
+      state.writeDelayMs = 0;
     }
   });
 

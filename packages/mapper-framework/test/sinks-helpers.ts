@@ -239,6 +239,8 @@ export interface CounterState {
   failing: boolean;
   /** Every write() call. */
   writes?: { device: string; property: string; value: unknown }[];
+  /** A write takes this long (ms), as a real device write does. */
+  writeDelayMs?: number;
 }
 
 export function counterDriver(state: CounterState = { reads: 0, failing: false }) {
@@ -260,6 +262,7 @@ export function counterDriver(state: CounterState = { reads: 0, failing: false }
           });
         },
         async write(request, value) {
+          if (state.writeDelayMs) await sleep(state.writeDelayMs);
           state.writes?.push({ device: device.id, property: request.name, value });
         },
         async state() {

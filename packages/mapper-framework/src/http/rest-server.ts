@@ -374,6 +374,12 @@ export function startRestServer(opts: RestServerOptions): Promise<RestServer> {
       res.destroy();
     });
   });
+  // A client may half-close its connection right after a request (FIN after sending, as `nc -N`
+  // or a shell pipe does). Node's default answers nothing then: it aborts the request and ends
+  // the socket at the FIN, before an asynchronous device write can answer. With half-open
+  // connections allowed the answer is sent, then the connection closed. (`httpAllowHalfOpen` is
+  // the http.Server property Node's own socket 'end' handler reads.)
+  (server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   // Upstream: 10 s read and write timeouts.
   server.requestTimeout = 10_000;
   server.headersTimeout = 10_000;
