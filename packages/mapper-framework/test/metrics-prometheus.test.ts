@@ -63,9 +63,11 @@ describe('/metrics (prom-client)', () => {
     assert.ok(metric(text, 'process_cpu_user_seconds_total')! > 0, 'process metrics');
   });
 
-  it('counts read errors by device, property and kind', async () => {
+  it('counts read errors by device, property and kind, and the reconnect they cause', async () => {
     state.failing = true;
     await until(async () => (metric(await scrape(), 'mapper_read_errors_total', { device: 'default/kiln', property: 'temp', kind: 'DeviceError' }) ?? 0) >= 2, 5000, 'errors');
+    // runtime.reconnect_after_failures (3) failed reads in a row: the link is treated as lost and connected again.
+    await until(async () => (metric(await scrape(), 'mapper_reconnects_total', { device: 'default/kiln' }) ?? 0) >= 1, 10_000, 'a reconnect counted');
     state.failing = false;
   });
 
@@ -77,6 +79,8 @@ describe('/metrics (prom-client)', () => {
     assert.equal(metric(text, 'mapper_sink_state', { ...labels, state: 'buffering' }), 1);
     assert.equal(metric(text, 'mapper_sink_state', { ...labels, state: 'up' }), 0);
     assert.ok(metric(text, 'mapper_sink_buffered_records', labels)! > 0);
+    // Memory keeps the newest half of queue_capacity (20) while older samples go to disk.
+    assert.ok(metric(text, 'mapper_sink_queue_depth', labels)! > 0);
     assert.ok(metric(text, 'mapper_sink_write_errors_total', labels)! > 0);
     assert.ok(metric(text, 'mapper_sink_write_duration_seconds_count', { ...labels, result: 'error' })! > 0);
     up = true;

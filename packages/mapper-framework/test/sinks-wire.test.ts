@@ -104,6 +104,8 @@ describe('InfluxDB2 sink (line protocol checked by a local server)', () => {
       assert.equal(r.headers['authorization'], 'Token tok-123');
       assert.equal(r.headers['content-type'], 'text/plain; charset=utf-8');
       const lines = server.requests.flatMap((x) => x.body.split('\n'));
+      // Batches: the three properties read in one tick go out in one write.
+      assert.ok(server.requests.some((x) => x.body.split('\n').length >= 3), 'several lines per request');
       const temp = lines.find((l) => l.includes(' temperature='))!;
       assert.match(temp, /^boiler\\ room,line=a\\=b,site=north\\,1 temperature=\d+i \d{13}$/);
       assert.ok(lines.some((l) => /^boiler\\ room,line=a\\=b,site=north\\,1 state="say \\"hi\\"" \d{13}$/.test(l)), lines.join('\n'));
