@@ -113,7 +113,7 @@ process.on('message', async (msg) => {
       mapper = await createMapper({
         driver: counted,
         config: `grpc_server:\n  socket_path: ${socketDir}/virtual.sock\ncommon:\n  name: bench\n  protocol: virtual\n  edgecore_sock: ${socketDir}/dmi.sock\n`,
-        logger: createLogger({ level: 'warn' }),
+        logger: createLogger({ level: process.env.BENCH_LOG ?? 'warn' }),
         consumers,
       });
       await mapper.whenRegistered();

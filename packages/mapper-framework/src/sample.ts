@@ -59,6 +59,11 @@ export class RuntimeSample implements Sample {
   constructor(source: SampleSource, value: PropertyValue, timestamp: number) {
     this.source = source;
     this.value = value;
+    // The field first holds a non-number so that V8 keeps it as a plain reference, not as a
+    // per-object double box: the samples of one read then share one heap number, and a consumer
+    // that stores the timestamp (a Map of last-seen times) stores that number instead of a new
+    // one per sample.
+    this.timestamp = null as unknown as number;
     this.timestamp = timestamp;
     this.text_ = undefined;
   }
