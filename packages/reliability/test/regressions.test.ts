@@ -179,9 +179,8 @@ describe('timer overflow: a cycle beyond 2^31 ms must not become a 1 ms timer', 
   });
 });
 
-// Open bug (src/fuzz/known.ts KNOWN_BUGS rest-half-close-drops-write), found by `npm run fuzz` (rest-api):
-// the fix belongs to the framework's REST server. The half-close test is a todo until then (it runs and
-// reports, without failing the suite); the control beside it shows the setup answers normally.
+// Found by `npm run fuzz` (rest-api), fixed in efd49af (src/fuzz/known.ts FIXED_BUGS); the control beside
+// it shows the setup answers normally.
 describe('rest-half-close-drops-write: a write whose client half-closes after sending gets its answer', () => {
   let dir: string;
   let ec: TestEdgecore;
@@ -258,7 +257,7 @@ describe('rest-half-close-drops-write: a write whose client half-closes after se
     assert.equal(await post('7', false), 'HTTP/1.1 200 OK');
     assert.ok(writes.includes('7'), `device writes: ${writes.join(',')}`);
   });
-  it('half-closed: answered 200 as well', { todo: 'open: rest-half-close-drops-write (packages/mapper-framework/src/http/rest-server.ts)' }, async () => {
+  it('half-closed: answered 200 as well', async () => {
     assert.equal(await post('8', true), 'HTTP/1.1 200 OK');
   });
 });

@@ -15,16 +15,7 @@ export interface KnownBug {
 }
 
 /** Open bugs. */
-export const KNOWN_BUGS: readonly KnownBug[] = [
-  {
-    id: 'rest-half-close-drops-write',
-    targets: ['rest-api'],
-    signature: /^Error: no answer to a request sent raw \(client half-closed after sending\)/,
-    title:
-      "The mapper's REST server closes the connection without an answer when the client half-closes it (sends FIN) right after a write request (PUT/POST /api/v1/device/…, with the right token): Node's http.Server (httpAllowHalfOpen false) aborts the request and ends the socket on the client's FIN, before the asynchronous device write answers. Reads answer (synchronously), and so does edgecore-dmi. Found by `npm run fuzz` (rest-api, raw requests) on 2026-11-26",
-    where: 'packages/mapper-framework/src/http/rest-server.ts: set server.httpAllowHalfOpen = true (answer, then close), and abort the device write only when the socket is destroyed before the response, not on a half-close',
-  },
-];
+export const KNOWN_BUGS: readonly KnownBug[] = [];
 
 export interface FixedBug {
   readonly id: string;
@@ -41,6 +32,15 @@ export interface FixedBug {
 
 /** Bugs found by fuzzing, probes or the credential scan, since fixed; each keeps its regression test. */
 export const FIXED_BUGS: readonly FixedBug[] = [
+  {
+    id: 'rest-half-close-drops-write',
+    title:
+      "The mapper's REST server closed the connection without an answer when the client half-closed it (FIN) right after a write request: Node's http.Server (httpAllowHalfOpen false) aborted the request on the FIN before the asynchronous device write answered",
+    fixedIn: 'efd49af',
+    targets: ['rest-api'],
+    sample: new Error('no answer to a request sent raw (client half-closed after sending)'),
+    regressionTest: 'test/regressions.test.ts "rest-half-close-drops-write: a write whose client half-closes after sending gets its answer"',
+  },
   {
     id: 'yaml-alias-throws',
     title: 'parseCrdYaml / parseMapperConfig threw a ReferenceError for an undefined alias or an alias expansion beyond the limit',
