@@ -22,6 +22,7 @@ describe('/metrics (prom-client)', () => {
   let server: CaptureServer;
   let up = false;
   const state: CounterState = { reads: 0, failing: false };
+  const logs: string[] = [];
   const scrape = async (): Promise<string> => {
     const a = rig.mapper.restAddress()!;
     const res = await fetch(`http://${a.host}:${a.port}/metrics`);
@@ -38,7 +39,7 @@ describe('/metrics (prom-client)', () => {
         { name: 'temp', collectCycle: 50, reportCycle: 50, pushMethod: `http:\n  hostName: http://127.0.0.1\n  port: ${server.port}\n  requestPath: /m` },
         { name: 'rpm', collectCycle: 50, reportCycle: 50 },
       ]),
-      { driverState: state, configExtra: 'data_plane:\n  queue_capacity: 20\n' },
+      { driverState: state, logs, configExtra: 'data_plane:\n  queue_capacity: 20\n' },
     );
   });
   after(async () => {
@@ -90,5 +91,13 @@ describe('/metrics (prom-client)', () => {
     assert.ok(metric(text, 'mapper_sink_delivered_total', labels)! > 0);
     assert.equal(metric(text, 'mapper_sink_dropped_total', { ...labels, reason: 'cap' }), 0);
     assert.ok(metric(text, 'mapper_sink_delivery_latency_seconds', { ...labels, quantile: '0.99' })! > 0);
+    // And in the logs: the failure, the move to disk, the recovery with the outage's length.
+    const sinkLogs = logs.map((l) => JSON.parse(l) as { msg: string; sink?: string; level: string; outageMs?: number }).filter((l) => l.sink === sink);
+    const msgs = sinkLogs.map((l) => l.msg);
+    assert.ok(msgs.includes('sink write failed; buffering and retrying'), msgs.join(' | '));
+    assert.ok(msgs.includes('sink down; buffering to disk'), msgs.join(' | '));
+    const caughtUp = sinkLogs.find((l) => l.msg === 'sink caught up');
+    assert.ok(caughtUp && caughtUp.level === 'info' && caughtUp.outageMs! > 0, msgs.join(' | '));
+    assert.ok(msgs.indexOf('sink write failed; buffering and retrying') < msgs.indexOf('sink caught up'));
   });
 });

@@ -344,7 +344,10 @@ export interface MapperRig {
 }
 
 /** A TestEdgecore serving `yaml` and a mapper with the counter driver; REST on a free port. */
-export async function startMapper(yaml: string, opts: { configExtra?: string; consumers?: SampleConsumer[]; bufferDir?: string; driverState?: CounterState } = {}): Promise<MapperRig> {
+export async function startMapper(
+  yaml: string,
+  opts: { configExtra?: string; consumers?: SampleConsumer[]; bufferDir?: string; driverState?: CounterState; /** Collects the mapper's JSON log lines (level info). */ logs?: string[] } = {},
+): Promise<MapperRig> {
   const { dir, cleanup } = tempDir();
   const { devices, models } = TestEdgecore.fromCrdYaml(yaml);
   const ec = await TestEdgecore.start({ socketPath: join(dir, 'dmi.sock'), devices, models, limiter: false });
@@ -366,7 +369,9 @@ ${opts.configExtra ?? ''}`;
   const mapper = await createMapper({
     driver: counterDriver(opts.driverState),
     config: withBuffer,
-    logger: createLogger({ level: process.env['MK_TEST_LOG'] ? 'debug' : 'silent' }),
+    logger: opts.logs
+      ? createLogger({ level: 'info', destination: { write: (line: string) => void opts.logs!.push(line) } })
+      : createLogger({ level: process.env['MK_TEST_LOG'] ? 'debug' : 'silent' }),
     consumers: opts.consumers ?? [],
   });
   await mapper.whenRegistered();

@@ -61,6 +61,8 @@ describe('TDengine sink (REST requests checked by a local server)', () => {
         // Every row of the batch, grouped per sub table; no raw text outside quotes.
         assert.match(ins.body, /^INSERT INTO( plant_db\.[a-z0-9_]+ USING plant_db\.factory_a__line_7 TAGS \('[^']*'\) VALUES( \(\d+, '[^']*', '[^']*', '(?:[^'\\]|\\.)*', '[a-z]+'\))+)+$/);
       }
+      // One multi-table INSERT per batch: the two properties read in one tick go in the same statement.
+      assert.ok(inserts.some((r) => r.body.includes('__temp USING') && r.body.includes('__motor_status_')), 'rows of several sub tables in one INSERT');
       const all = inserts.map((r) => r.body).join('\n');
       assert.ok(all.includes(" plant_db.factory_a__line_7__temp USING plant_db.factory_a__line_7 TAGS ('temp') VALUES ("));
       // Upper case in "Motor.Status" is folded, so a hash keeps the name unique.
