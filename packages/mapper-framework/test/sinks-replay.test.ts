@@ -254,6 +254,47 @@ describe('pipelined replay (channel)', () => {
     assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith('.seg')), []);
   });
 
+  it('closes promptly while replay writes hang, and keeps their records on disk for the next start', async () => {
+    const dir = join(tmp.dir, 'close');
+    await fill(dir, 1000);
+    let started = 0;
+    // Writes that never finish unless aborted; a long retry delay that shutdown must not wait out.
+    const w: SinkWriter = {
+      pipeline: 2,
+      bulkBatchSize: 100,
+      write: (_records, signal) =>
+        new Promise((_, reject) => {
+          started++;
+          signal.addEventListener('abort', () => reject(new SinkError('aborted')), { once: true });
+        }),
+      async close() {},
+    };
+    const ch = new SinkChannel({
+      spec: { kind: 'redis', addr: '127.0.0.1:1', db: 0 },
+      sink: 'redis:test',
+      writer: w,
+      log,
+      options: {
+        queueCapacity: 1000,
+        batchSize: 10,
+        writeTimeoutMs: 60_000,
+        retryInitialMs: 8000,
+        retryMaxMs: 8000,
+        openBuffer: () => DiskQueue.open<SinkRecord>({ dir, maxBytes: 64 * 1024 * 1024, maxAgeMs: 60_000, fsync: false }, codec),
+        hasBacklog: true,
+      },
+    });
+    ch.start();
+    await until(() => started === 2, 5000, 'two writes in flight');
+    const t0 = Date.now();
+    await ch.close(100);
+    assert.ok(Date.now() - t0 < 1500, `closed in ${Date.now() - t0} ms`);
+    const q = await DiskQueue.open<SinkRecord>({ dir, maxBytes: 64 * 1024 * 1024, maxAgeMs: 60_000, fsync: false }, codec);
+    assert.equal(q.size, 1000, 'nothing acknowledged, nothing lost');
+    assert.deepEqual(vals(await q.peek(5)), range(0, 5));
+    await q.close();
+  });
+
   it('after a failed write, sends that batch and everything after it again: nothing lost, counted once', async () => {
     const dir = join(tmp.dir, 'fail');
     await fill(dir, 1000);

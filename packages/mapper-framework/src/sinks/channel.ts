@@ -315,6 +315,8 @@ export class SinkChannel {
 
   /** Waits `delay` ms, less if the channel closes. */
   private pause(delay: number): Promise<void> {
+    // Closing already: an 'abort' listener added now would never fire, and shutdown would wait out the delay.
+    if (this.ctl.signal.aborted) return Promise.resolve();
     return new Promise((resolve) => {
       const onAbort = (): void => {
         clearTimeout(t);
