@@ -19,6 +19,12 @@ const port = z.union([z.string(), z.number()]).transform((v, ctx) => {
 
 const ms = (def: number) => z.coerce.number().int().positive().default(def);
 
+/** Per sink kind: its own disk-buffer cap and age, overriding data_plane.buffer_max_bytes / buffer_max_age_ms. */
+const bufferOverrides = {
+  buffer_max_bytes: z.coerce.number().int().positive().optional(),
+  buffer_max_age_ms: z.coerce.number().int().positive().optional(),
+};
+
 /** Schema of config.yaml. Unknown keys are reported as warnings, not errors (upstream ignores them). */
 export const mapperConfigSchema = z.object({
   grpc_server: z.object({
@@ -100,6 +106,7 @@ export const mapperConfigSchema = z.object({
         .object({
           /** `form` (upstream: `<property>=<value>&time=<local time>`) or `json` (the upstream DataModel as JSON). */
           body: z.enum(['form', 'json']).default('form'),
+          ...bufferOverrides,
         })
         .prefault({}),
       mqtt: z
@@ -108,20 +115,26 @@ export const mapperConfigSchema = z.object({
           payload: z.enum(['text', 'json']).default('text'),
           /** Client id prefix; the broker address is hashed in. */
           client_id: z.string().default(''),
+          ...bufferOverrides,
         })
         .prefault({}),
       redis: z
         .object({
           /** Sorted-set key; `{name}` (upstream: the bare device name) and `{namespace}` are replaced. */
           key_template: z.string().min(1).default('{name}'),
+          ...bufferOverrides,
         })
         .prefault({}),
       influxdb2: z
         .object({
           /** `typed` (int → 42i, float → 21.5, boolean → true) or `string` (upstream: every value a string field). */
           field_type: z.enum(['typed', 'string']).default('typed'),
+          ...bufferOverrides,
         })
         .prefault({}),
+      tdengine: z.object(bufferOverrides).prefault({}),
+      mysql: z.object(bufferOverrides).prefault({}),
+      otel: z.object(bufferOverrides).prefault({}),
     })
     .prefault({}),
 });

@@ -6,7 +6,7 @@ import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } 
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { createLogger } from '@mapperkit/framework';
+import { createLogger, parseMapperConfig } from '@mapperkit/framework';
 import { DiskQueue } from '../src/sinks/disk-queue.ts';
 import { SinkChannel } from '../src/sinks/channel.ts';
 import { SinkError, type SinkRecord, type SinkWriter } from '../src/sinks/types.ts';
@@ -211,6 +211,35 @@ describe('buffers survive a restart', () => {
       await server.close();
       cleanup();
     }
+  });
+});
+
+describe('per-sink buffer limits', () => {
+  it('data_plane.<kind>.buffer_max_bytes caps that kind of sink only; the others keep the global cap', async () => {
+    const [httpPort, mqttPort] = [await freePort(), await freePort()];
+    const yaml = crdYaml('capped', [
+      { name: 'h', collectCycle: 5, reportCycle: 5, pushMethod: `http:\n  hostName: http://127.0.0.1\n  port: ${httpPort}\n  requestPath: /nobody` },
+      { name: 'm', collectCycle: 5, reportCycle: 5, pushMethod: `mqtt:\n  address: tcp://127.0.0.1:${mqttPort}\n  topic: nobody/m\n  qos: 1` },
+    ]);
+    const rig = await startMapper(yaml, { configExtra: 'data_plane:\n  queue_capacity: 5\n  retry_initial_ms: 50\n  retry_max_ms: 100\n  http:\n    buffer_max_bytes: 30000\n' });
+    try {
+      const of = (kind: string) => rig.mapper.sinks().find((x) => x.kind === kind);
+      await until(() => (of('http')?.dropped.cap ?? 0) > 0 && (of('mqtt')?.bufferedBytes ?? 0) > 90_000, 30_000, 'http capped while mqtt keeps buffering');
+      assert.ok(of('http')!.bufferedBytes <= 30_000, `http buffer under its own cap: ${of('http')!.bufferedBytes}`);
+      assert.equal(of('mqtt')!.dropped.cap, 0, 'mqtt keeps the global 256 MB cap');
+    } finally {
+      await rig.stop();
+    }
+  });
+
+  it('config: per-kind overrides are optional, validated and named in errors', () => {
+    const base = 'grpc_server:\n  socket_path: /tmp/x.sock\ncommon:\n  name: n\n  protocol: p\n';
+    const { config: c } = parseMapperConfig(`${base}data_plane:\n  redis:\n    buffer_max_age_ms: 60000\n  tdengine:\n    buffer_max_bytes: 1048576\n`);
+    assert.equal(c.data_plane.redis.buffer_max_age_ms, 60_000);
+    assert.equal(c.data_plane.tdengine.buffer_max_bytes, 1_048_576);
+    assert.equal(c.data_plane.mqtt.buffer_max_bytes, undefined);
+    assert.deepEqual(parseMapperConfig(`${base}data_plane:\n  otel:\n    buffer_max_bytes: 5\n`).unknownKeys, [], 'known keys, not warned about');
+    assert.throws(() => parseMapperConfig(`${base}data_plane:\n  mysql:\n    buffer_max_bytes: -1\n`), /data_plane\.mysql\.buffer_max_bytes/);
   });
 });
 

@@ -282,8 +282,8 @@ export class DataPlane implements SampleConsumer {
       if (!this.lockBufferDir()) throw new Error(`buffer directory ${this.bufferDir} is in use by another mapper process`);
       const q = await DiskQueue.open<SinkRecord>({
         dir,
-        maxBytes: dp.buffer_max_bytes,
-        maxAgeMs: dp.buffer_max_age_ms,
+        maxBytes: dp[spec.kind].buffer_max_bytes ?? dp.buffer_max_bytes,
+        maxAgeMs: dp[spec.kind].buffer_max_age_ms ?? dp.buffer_max_age_ms,
         fsync: dp.buffer_fsync,
         onDrop: (reason, n) => ch.bufferDropped(reason, n),
       }, spec.kind === 'redis' ? redisLineCodec : recordLineCodec);
