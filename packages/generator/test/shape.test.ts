@@ -24,12 +24,7 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
  * fails the test; a listed one is shown as a TODO (and reported when it is gone, so the entry can
  * be removed).
  */
-const PENDING: Readonly<Record<string, Readonly<Record<string, string>>>> = {
-  modbus: {
-    'src/driver.ts': 'no default export: the file belongs to the Modbus driver rework in progress; it needs `export default createModbusDriver();`',
-    'src/main.ts': "takes the default driver from ./index.js until src/driver.ts has a default export; then `import driver from './driver.js';`",
-  },
-};
+const PENDING: Readonly<Record<string, Readonly<Record<string, string>>>> = {};
 
 describe('project shape', () => {
   it('generated projects have it (default and --stream)', async () => {

@@ -385,3 +385,6 @@ export function createModbusDriver(): ModbusDriver {
   });
   return Object.assign(driver, { linkStats: () => registry.stats() });
 }
+
+/** The default driver instance: what the `mapper-modbus` bin runs (src/main.ts). */
+export default createModbusDriver();

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // @mapperkit/mapper-modbus — the Modbus TCP/RTU driver for @mapperkit/framework.
-import { createModbusDriver } from './driver.js';
+import modbusDriver from './driver.js';
 
 export { createModbusDriver, type ModbusDriver, type LinkStats } from './driver.js';
 export {
@@ -21,6 +21,5 @@ export { ModbusExceptionError, EXCEPTION_NAMES, exceptionKind } from './errors.j
 export { ThermostatSimulator, type SimulatorOptions } from './sim/simulator.js';
 
 /** The default driver instance (what the `mapper-modbus` bin runs). */
-const modbusDriver = createModbusDriver();
 export { modbusDriver };
 export default modbusDriver;

@@ -1,7 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The entry point of mapper-modbus (bin/mapper-modbus.js). A generated project imports the
-// default export of ./driver.js; here the default driver instance comes from ./index.js until
-// src/driver.ts gets a default export (packages/generator/test/shape.test.ts tracks it).
+// The entry point of mapper-modbus (bin/mapper-modbus.js), as in a generated project.
 import { runMapper } from '@mapperkit/framework';
-import driver from './index.js';
+import driver from './driver.js';
 await runMapper({ driver });
