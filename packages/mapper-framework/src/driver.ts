@@ -107,7 +107,10 @@ export interface DeviceClient<TVisitor> {
    *
    * Reject only when the whole device is unusable (connection lost): the framework then
    * reports the device `offline`, closes this client and reconnects with backoff.
-   * `signal` aborts on timeout, device removal/update and shutdown.
+   * `signal` aborts on timeout, device removal/update and shutdown. The framework reuses one
+   * signal for consecutive `read()` (and `state()`) calls of a client until it aborts, so a
+   * driver must remove every listener it adds to it when its call settles. `requests` is
+   * frozen and reused across ticks: copy it before sorting or changing it.
    */
   read(requests: readonly PropertyRequest<TVisitor>[], signal: AbortSignal): Promise<readonly ReadResult[]>;
 
