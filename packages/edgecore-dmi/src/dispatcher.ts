@@ -263,6 +263,8 @@ export class MapperChannel {
     if (this.closed || this.running) return;
     this.running = true;
     this.again = false;
+    // The retry is planned once the run is over: schedule() defers to the running flag.
+    let retryInMs: number | undefined;
     try {
       const ops = this.plan();
       this.pending = ops.length;
@@ -298,7 +300,7 @@ export class MapperChannel {
             const level = this.failures === 1 || this.failures % 10 === 0 ? 'warn' : 'debug';
             this.log[level]({ mapper: this.mapper, socket: this.address, method: op.method, target: op.id, err: this.lastError, retryInMs: delay, pending: this.pending }, 'mapper unreachable; calls kept and retried');
             this.status = 'retrying';
-            this.schedule(delay);
+            retryInMs = delay;
             return;
           }
           const key = `${op.kind}/${op.id}`;
@@ -312,8 +314,9 @@ export class MapperChannel {
       this.status = 'in-sync';
     } finally {
       this.running = false;
+      if (retryInMs !== undefined) this.schedule(retryInMs);
+      else if (this.again) this.schedule(0);
       this.hooks.changed();
-      if (this.again && !this.closed && this.status !== 'retrying') this.schedule(0);
     }
   }
 

@@ -106,8 +106,12 @@ describe('inventory files → DMI calls on a real mapper', () => {
     await eventually(() => server.deviceView('t3')?.delivery.status === 'pending', 10_000, 't3 pending');
     // Generous waits: retries come every ≤ 500 ms here, but a loaded CI machine can stretch one attempt.
     await eventually(() => server.calls(500).some((c) => c.target === 'default/t3' && !c.ok && c.code === 14), 30_000, 'a failed (UNAVAILABLE) attempt');
-    const failedBefore = server.calls(500).filter((c) => c.target === 'default/t3' && !c.ok).length;
-    await eventually(() => server.calls(500).filter((c) => c.target === 'default/t3' && !c.ok).length > failedBefore, 30_000, 'a retry');
+    // Retries come from the channel's own backoff timer, not from inventory reloads: the two file
+    // changes above make at most two reloads, so three more attempts need the timer.
+    const failed = (): number => server.calls(500).filter((c) => c.target === 'default/t3' && !c.ok).length;
+    const failedBefore = failed();
+    await eventually(() => failed() >= failedBefore + 3, 30_000, 'three retries with no inventory change');
+    await eventually(() => server.mappers().find((m) => m.name === 'virtual-mapper')!.sync!.nextRetryAt !== undefined, 10_000, 'a planned retry in the view');
     const sync = server.mappers().find((m) => m.name === 'virtual-mapper')!.sync!;
     assert.equal(sync.status, 'retrying');
     assert.ok(sync.pending >= 1);
