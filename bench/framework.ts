@@ -107,6 +107,8 @@ interface Measure {
   rssSeriesMB: number[];
   heapUsedMB: number;
   heapTotalMB: number;
+  externalMB: number;
+  arrayBuffersMB: number;
   liveHeapAfterGcMB: number | undefined;
   heapSpacesMB: Record<string, number>;
   gc: { scavenges: number; scavengeMs: number; markCompacts: number; markCompactMs: number };
@@ -148,6 +150,8 @@ async function load(): Promise<Record<string, unknown>> {
       rssEvery10sMB: m.rssSeriesMB.filter((_, i) => i % 10 === 0),
       heapUsedMB: round(m.heapUsedMB, 1),
       heapTotalMB: round(m.heapTotalMB, 1),
+      externalMB: round(m.externalMB, 1),
+      arrayBuffersMB: round(m.arrayBuffersMB, 1),
       liveHeapAfterGcMB: m.liveHeapAfterGcMB === undefined ? null : round(m.liveHeapAfterGcMB, 1),
       heapSpacesMB: Object.fromEntries(Object.entries(m.heapSpacesMB).filter(([, v]) => v > 0)),
       gc: m.gc,

@@ -156,6 +156,8 @@ process.on('message', async (msg) => {
       }
       reply({
         heapTotalMB: mem.heapTotal / 1e6,
+        externalMB: mem.external / 1e6,
+        arrayBuffersMB: mem.arrayBuffers / 1e6,
         liveHeapAfterGcMB: live,
         heapSpacesMB: Object.fromEntries(getHeapSpaceStatistics().map((sp) => [sp.space_name, Math.round(sp.space_size / 1e5) / 10])),
         gc: {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
 import type { Sample, SampleConsumer } from '@mapperkit/framework';
-import { encodeAnyAs } from '@mapperkit/framework/dmi';
+import { decodeCustomizedValue, encodeAnyAs } from '@mapperkit/framework/dmi';
 import { device, model, type PropDef, type Rig, sleep, startRig, until } from './helpers.ts';
 
 const PROPS: PropDef[] = [
@@ -57,6 +57,10 @@ describe('register → collect → report', () => {
     const res = await rig.ec.getDevice('default', 'd1');
     assert.equal(res.device?.name, 'd1');
     assert.equal(res.device?.spec?.deviceModelReference, 'm');
+    // The device as it was received (the runtime keeps it encoded): Any-typed config survives.
+    assert.deepEqual(decodeCustomizedValue(res.device?.spec?.protocol?.configData), { host: 'sim', port: 502 });
+    assert.equal(res.device?.spec?.properties.find((p) => p.name === 'temp')?.visitors?.protocolName, 'fake');
+    assert.equal(res.device?.status?.reportCycle, 500n);
     const twins = new Map(res.device!.status!.twins.map((t) => [t.propertyName, t]));
     assert.equal(twins.get('temp')?.reported?.value, '10');
     assert.equal(twins.get('setpoint')?.observedDesired?.value, '42');
