@@ -109,6 +109,13 @@ describe('mapper Dockerfiles (static: no Docker engine here)', () => {
         assert.ok(final.body.some((i) => i.op === 'ENV' && i.args === 'NODE_ENV=production'));
       });
 
+      it('sets the memory settings the framework benchmark measures (deploy/images/runtime-env.json)', () => {
+        const env = JSON.parse(readFileSync(join(repoRoot, 'deploy/images/runtime-env.json'), 'utf8')) as Record<string, string>;
+        assert.ok(Object.keys(env).length > 0);
+        const line = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ');
+        assert.ok(final.body.some((i) => i.op === 'ENV' && i.args === line), `ENV ${line} in the final stage`);
+      });
+
       it(name === 'usb-camera' ? 'ships ffmpeg' : 'does not ship ffmpeg', () => {
         if (name === 'usb-camera') assert.match(runs(final), /\bffmpeg\b/);
         else assert.doesNotMatch(text, /ffmpeg/);

@@ -144,6 +144,10 @@ describe('renderProject', () => {
       assert.match(final, /COPY --from=build .*\/opt\/mapper\/node_modules/, 'production dependencies from the pruned build stage');
       assert.match(docker, /npm prune --omit=dev/);
       assert.equal(/ffmpeg/.test(final), stream, 'ffmpeg only in the stream image');
+      // The memory settings of the reference mapper images (deploy/images/runtime-env.json).
+      const env = JSON.parse(readFileSync(join(repo, 'deploy/images/runtime-env.json'), 'utf8')) as Record<string, string>;
+      const line = `ENV ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')}`;
+      assert.ok(final.split('\n').includes(line), `final stage sets ${line}`);
     }
   });
 

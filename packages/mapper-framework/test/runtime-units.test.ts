@@ -296,3 +296,14 @@ describe('lag recorder', () => {
     assert.equal(l.count, 0);
   });
 });
+
+describe('V8 settings of the mapper process', () => {
+  it('MAPPER_V8_HEAP_GROWING_PERCENT: default 20, 0 = V8 own, anything else an error naming the variable', async () => {
+    const { heapGrowingPercent } = await import('../src/runtime/v8-tuning.ts');
+    assert.equal(heapGrowingPercent(undefined), 20);
+    assert.equal(heapGrowingPercent(''), 20);
+    assert.equal(heapGrowingPercent('0'), 0);
+    assert.equal(heapGrowingPercent('50'), 50);
+    for (const bad of ['abc', '-1', '2.5', '1001']) assert.match(String(heapGrowingPercent(bad)), /^MAPPER_V8_HEAP_GROWING_PERCENT=".*" is not a whole number from 0 to 1000; using 20$/);
+  });
+});

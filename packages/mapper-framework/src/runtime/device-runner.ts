@@ -182,7 +182,7 @@ export class DeviceRunner<P, V> {
     lag: LagRecorder;
     observers?: readonly RuntimeObserver[];
   }) {
-    tuneHeapForMapper();
+    tuneHeapForMapper(args.log);
     this.observers = args.observers ?? [];
     this.readObservers = this.observers.filter((o) => typeof o.onRead === 'function');
     this.prepared = args.prepared;
