@@ -4,7 +4,7 @@
 //      and proof of read-once fan-out (driver reads per property per cycle with 3 consumers attached)
 //   2. idle: one device, RSS after 10 s
 //   3. 1,000 RegisterDevice calls end to end (calls answered, then every device sampled)
-// Results: bench/results/framework.json. Env: LOAD_SECONDS (default 120), WARMUP_SECONDS (20), DEVICES (1000),
+// Results: bench/results/framework.json (framework-plain-node.json with BENCH_PLAIN_NODE=1). Env: LOAD_SECONDS (default 120), WARMUP_SECONDS (20), DEVICES (1000),
 // PROPS (10), PARTS (load,idle,register; a partial run only prints), BENCH_PROFILE / BENCH_ALLOC_PROFILE (see mapper-child.mjs).
 // The mapper child runs with the environment the mapper images set (deploy/images/runtime-env.json: V8 semi-space
 // and malloc arenas); BENCH_PLAIN_NODE=1 runs it with node's defaults instead.
@@ -260,6 +260,6 @@ const result = {
 };
 if (!PARTIAL) {
   mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-  writeFileSync(join(root, 'bench', 'results', 'framework.json'), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(join(root, 'bench', 'results', Object.keys(RUNTIME_ENV).length > 0 ? 'framework.json' : 'framework-plain-node.json'), `${JSON.stringify(result, null, 2)}\n`);
 }
 console.log(JSON.stringify(result, null, 2));
