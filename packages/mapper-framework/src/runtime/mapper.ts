@@ -60,7 +60,8 @@ export interface MapperRuntimeOptions<P, V> {
 interface Record_<P, V> {
   /**
    * The Device message as received, kept encoded (GetDevice answers with it; a model change
-   * re-applies it). Decoded, its Any-typed config values cost ~15 KB a device; encoded, ~1 KB.
+   * re-applies it). Decoded, its Any-typed config values cost ~12 KB for a device of 10
+   * properties; encoded, 2.3 KB.
    */
   encoded: Uint8Array;
   runner: DeviceRunner<P, V>;

@@ -16,9 +16,9 @@
 // 2. Old-generation growth of 20 % over the live heap (--heap-growing-percent=20). V8 otherwise
 // picks a factor between 1.1 and 4 from its GC speed; a mapper's heap is mostly long-lived device
 // state with a slow trickle of promoted garbage, so V8 let the old generation grow for ~90 s
-// (RSS 144 -> 153 MB at 1,000 x 10) before its memory reducer collected it. With 20 % the next
-// full GC comes once the heap is 1.2 x what the last one kept: RSS stayed at 145-148 MB, with
-// no more CPU (12.1 % of one core). MAPPER_V8_HEAP_GROWING_PERCENT=N sets N (0 = V8's own).
+// (RSS +10 MB at 1,000 x 10) before its memory reducer collected it. With 20 % the next full GC
+// comes once the heap is 1.2 x what the last one kept, and RSS stays flat for the same CPU
+// (bench/results/framework*.json). MAPPER_V8_HEAP_GROWING_PERCENT=N sets N (0 = V8's own).
 import { setFlagsFromString } from 'node:v8';
 import type { Logger } from 'pino';
 
