@@ -307,3 +307,37 @@ describe('V8 settings of the mapper process', () => {
     for (const bad of ['abc', '-1', '2.5', '1001']) assert.match(String(heapGrowingPercent(bad)), /^MAPPER_V8_HEAP_GROWING_PERCENT=".*" is not a whole number from 0 to 1000; using 20$/);
   });
 });
+
+describe('reporter: states first, twins not starved', () => {
+  it('a backlog of state reports lets a twin report through after every third state report', async () => {
+    const kinds: string[] = [];
+    const transport: ReportTransport = {
+      async reportDeviceStatus() {
+        kinds.push('T');
+      },
+      async reportDeviceStates() {
+        kinds.push('S');
+      },
+    };
+    // 20 reports/s, no burst, one at a time: the order is the reporter's choice alone.
+    const r = new Reporter(transport, { rate: 20, burst: 1, concurrency: 1 }, createLogger({ level: 'silent' }), newStats());
+    const types = new Map<string, 'float'>([['t', 'float']]);
+    for (let i = 0; i < 10; i++) {
+      const s = {
+        id: `default/d${i}`,
+        name: `d${i}`,
+        namespace: 'default',
+        properties: [{ name: 't', reportToCloud: true, reportCycle: 20, collectCycle: 20 }],
+        stateReport: { reportToCloud: false, reportCycle: 1000 },
+      } as unknown as DeviceSpec;
+      r.addDevice(s, types, 'ok', new Map());
+      r.accept([new RuntimeSample(source('t', `default/d${i}`), i, 100)]);
+    }
+    await sleep(60); // every device's twin timer has queued its twin report
+    r.setOnline(true);
+    for (const t0 = Date.now(); kinds.length < 20 && Date.now() - t0 < 5000; ) await sleep(20);
+    await r.close();
+    // Before: ten state reports, then the twins (SSSSSSSSSSTTTTTTTTTT).
+    assert.equal(kinds.join(''), 'SSSTSSSTSSSTSTTTTTTT');
+  });
+});
