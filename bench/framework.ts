@@ -8,7 +8,8 @@
 // PROPS (10), PARTS (load,idle,register; a partial run only prints), BENCH_PROFILE / BENCH_ALLOC_PROFILE (see mapper-child.mjs).
 // The mapper child runs with the environment the mapper images set (deploy/images/runtime-env.json: V8 semi-space
 // and malloc arenas); BENCH_PLAIN_NODE=1 runs it with node's defaults instead.
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,8 +66,10 @@ class Child {
   private readonly proc: ChildProcess;
   private readonly waiting = new Map<string, (d: unknown) => void>();
   readonly ready: Promise<void>;
+  readonly dir: string;
 
   constructor(dir: string) {
+    this.dir = dir;
     this.proc = fork(join(root, 'bench', 'mapper-child.mjs'), [dir], {
       execArgv: ['--expose-gc', ...CHILD_NODE_ARGS],
       env: { ...process.env, ...RUNTIME_ENV },
@@ -246,6 +249,49 @@ async function registerMany(): Promise<Record<string, unknown>> {
   });
 }
 
+/**
+ * 1,000 RegisterDevice calls one at a time on a fresh mapper from Python grpcio (gRPC C-core): a
+ * compiled client like edgecore's Go one, so the figure is the mapper's warm-up and not also the
+ * grpc-js client's. Needs Debian's python3-grpcio and python3-grpc-tools (scripts/setup-peers.sh).
+ */
+async function registerFromCompiledClient(): Promise<Record<string, unknown>> {
+  const n = 1000;
+  const PY = '/usr/bin/python3';
+  console.log(`[bench] ${n} RegisterDevice calls one at a time on a fresh mapper, from Python grpcio`);
+  const gen = mkdtempSync(join(tmpdir(), 'mkbench-py-'));
+  try {
+    const protoDir = join(root, 'packages/mapper-framework/proto/v1beta1');
+    try {
+      execFileSync(PY, ['-m', 'grpc_tools.protoc', '-I', protoDir, '-I', '/usr/include', `--python_out=${gen}`, `--grpc_python_out=${gen}`, join(protoDir, 'api.proto')], { stdio: 'pipe' });
+    } catch (err) {
+      return { skipped: `Python grpcio/grpc_tools not usable (run scripts/setup-peers.sh): ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}` };
+    }
+    return await withMapper([], async (child) => {
+      await child.call('mark');
+      // Asynchronously: the test edgecore in this process keeps answering the mapper meanwhile.
+      const { stdout } = await promisify(execFile)(PY, [join(root, 'bench/register-client.py'), gen, join(child.dir, 'virtual.sock'), String(n), '0', String(PROPS)], { encoding: 'utf8' });
+      const client = JSON.parse(stdout) as { allAnsweredMs: number; callLatencyP50Ms: number; callLatencyP99Ms: number };
+      const answered = performance.now();
+      const atCalls = await child.call<Measure>('measure');
+      let m: Measure;
+      do {
+        await sleep(20);
+        m = await child.call<Measure>('measure');
+      } while (m.sampled < m.devices && performance.now() - answered < 60_000);
+      return {
+        client: 'Python grpcio 1.51 (Debian), sequential unary calls; the request messages are built before the clock starts',
+        calls: n,
+        ...client,
+        everyDeviceSampledAfterTheLastAnswerMs: round(performance.now() - answered, 0),
+        mapperCpuMsPerCall: round((atCalls.cpuShareOfOneCore * atCalls.elapsedMs) / n, 3),
+        goalMs: 2000,
+      };
+    });
+  } finally {
+    rmSync(gen, { recursive: true, force: true });
+  }
+}
+
 const started = new Date();
 const load1 = loadavg()[0];
 const result = {
@@ -256,6 +302,7 @@ const result = {
   load: PARTS.has('load') ? await load() : undefined,
   idle: PARTS.has('idle') ? await idle() : undefined,
   registerDevice: PARTS.has('register') ? await registerMany() : undefined,
+  registerDeviceCompiledClient: PARTS.has('register') ? await registerFromCompiledClient() : undefined,
   loadavg1mAtEnd: loadavg()[0],
 };
 if (!PARTIAL) {
