@@ -10,7 +10,7 @@
 // and malloc arenas); BENCH_PLAIN_NODE=1 runs it with node's defaults instead.
 import { execFile, execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Device, type DeviceModel, encodeCustomizedValue } from '@mapperkit/framework/dmi';
@@ -262,7 +262,8 @@ async function registerFromCompiledClient(): Promise<Record<string, unknown>> {
   try {
     const protoDir = join(root, 'packages/mapper-framework/proto/v1beta1');
     try {
-      execFileSync(PY, ['-m', 'grpc_tools.protoc', '-I', protoDir, '-I', '/usr/include', `--python_out=${gen}`, `--grpc_python_out=${gen}`, join(protoDir, 'api.proto')], { stdio: 'pipe' });
+      const include = existsSync('/usr/include/google/protobuf/any.proto') ? ['-I', '/usr/include'] : [];
+      execFileSync(PY, ['-m', 'grpc_tools.protoc', '-I', protoDir, ...include, `--python_out=${gen}`, `--grpc_python_out=${gen}`, join(protoDir, 'api.proto')], { stdio: 'pipe' });
     } catch (err) {
       return { skipped: `Python grpcio/grpc_tools not usable (run scripts/setup-peers.sh): ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}` };
     }
