@@ -195,6 +195,15 @@ async function idle(): Promise<Record<string, unknown>> {
   });
 }
 
+/** Polls the mapper until every registered device has been sampled (at most 60 s after `since`). */
+async function untilEveryDeviceSampled(child: Child, since: number): Promise<void> {
+  let m: Measure;
+  do {
+    await sleep(20);
+    m = await child.call<Measure>('measure');
+  } while (m.sampled < m.devices && performance.now() - since < 60_000);
+}
+
 async function registerMany(): Promise<Record<string, unknown>> {
   const n = 1000;
   console.log(`[bench] ${n} RegisterDevice calls end to end: sequential on a fresh mapper, 16 in flight, sequential again (warm)`);
@@ -216,11 +225,7 @@ async function registerMany(): Promise<Record<string, unknown>> {
       );
       const callsMs = performance.now() - t0;
       const atCalls = await child.call<Measure>('measure');
-      let m: Measure;
-      do {
-        await sleep(20);
-        m = await child.call<Measure>('measure');
-      } while (m.sampled < m.devices && performance.now() - t0 < 60_000);
+      await untilEveryDeviceSampled(child, t0);
       const allDevicesSampledMs = performance.now() - t0;
       for (let i = 0; i < n; i++) await ec.removeDevice('default', `dev-${offset + i}`);
       return {
@@ -274,11 +279,7 @@ async function registerFromCompiledClient(): Promise<Record<string, unknown>> {
       const client = JSON.parse(stdout) as { allAnsweredMs: number; callLatencyP50Ms: number; callLatencyP99Ms: number };
       const answered = performance.now();
       const atCalls = await child.call<Measure>('measure');
-      let m: Measure;
-      do {
-        await sleep(20);
-        m = await child.call<Measure>('measure');
-      } while (m.sampled < m.devices && performance.now() - answered < 60_000);
+      await untilEveryDeviceSampled(child, answered);
       return {
         client: 'Python grpcio 1.51 (Debian), sequential unary calls; the request messages are built before the clock starts',
         calls: n,

@@ -8,7 +8,7 @@
 import type { PropertyType } from '../dmi/model.js';
 import type { MapperError } from '../errors.js';
 import { type ReadFailure, RuntimeSample, type Sample, type SampleConsumer, type SampleSource } from '../sample.js';
-import type { PropertyValue } from '../values.js';
+import { ValueCell } from './value-cell.js';
 
 /** The last thing known about one property. */
 export interface LastValue {
@@ -16,36 +16,22 @@ export interface LastValue {
   readonly error: { readonly error: MapperError; readonly timestamp: number } | undefined;
 }
 
-/**
- * One property's latest value. Numbers are kept in a field of their own so that V8 stores them
- * in place (no new heap number retained per sample).
- */
-class Slot implements LastValue {
+/** One property's latest value, updated in place (see ValueCell). */
+class Slot extends ValueCell implements LastValue {
   private source: SampleSource | undefined = undefined;
-  private num = 0.5;
-  private other: PropertyValue | undefined = undefined;
-  private isNum = false;
   private time = 0.5;
   error: { readonly error: MapperError; readonly timestamp: number } | undefined = undefined;
 
   set(s: Sample): void {
     this.source = s instanceof RuntimeSample ? s.source : sourceOf(s);
-    const v = s.value;
-    if (typeof v === 'number') {
-      this.num = v;
-      this.isNum = true;
-      this.other = undefined;
-    } else {
-      this.other = v;
-      this.isNum = false;
-    }
+    this.storeValue(s.value);
     this.time = s.timestamp;
     this.error = undefined;
   }
 
   get sample(): Sample | undefined {
     if (!this.source) return undefined;
-    return new RuntimeSample(this.source, this.isNum ? this.num : (this.other as PropertyValue), this.time);
+    return new RuntimeSample(this.source, this.storedValue, this.time);
   }
 }
 

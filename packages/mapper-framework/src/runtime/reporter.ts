@@ -12,6 +12,7 @@ import type { Sample, SampleConsumer } from '../sample.js';
 import { formatValue, type PropertyValue } from '../values.js';
 import { TokenBucket } from '../dmi/limiter.js';
 import type { RuntimeStats } from './stats.js';
+import { ValueCell } from './value-cell.js';
 
 /** Transport the reporter sends through (the edgecore link). */
 export interface ReportTransport {
@@ -24,38 +25,29 @@ export interface ReportTransport {
  * sample would be retained for a report cycle and promoted to V8's old generation as garbage).
  * The text is made only when a report is sent: edgecore's limiter lets few reports through.
  */
-class TwinValue {
-  private num = 0.5;
-  private other: PropertyValue | undefined = undefined;
-  private isNum = false;
+class TwinValue extends ValueCell {
   timestamp = 0.5;
   has = false;
   readonly type: PropertyType;
 
   constructor(type: PropertyType) {
+    super();
     this.type = type;
   }
 
   set(value: PropertyValue, timestamp: number): void {
-    if (typeof value === 'number') {
-      this.num = value;
-      this.isNum = true;
-      this.other = undefined;
-    } else {
-      this.other = value;
-      this.isNum = false;
-    }
+    this.storeValue(value);
     this.timestamp = timestamp;
     this.has = true;
   }
 
   copy(from: TwinValue): void {
     if (!from.has) return;
-    this.set(from.isNum ? from.num : (from.other as PropertyValue), from.timestamp);
+    this.set(from.storedValue, from.timestamp);
   }
 
   get text(): string {
-    return formatValue(this.isNum ? this.num : (this.other as PropertyValue));
+    return formatValue(this.storedValue);
   }
 }
 
