@@ -3,18 +3,42 @@
 import { type handleUnaryCall, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { MapperError, toMapperError } from '../errors.js';
-import { type Device, type DeviceModel, type DeviceMapperServiceServer, DeviceMapperServiceService } from '../generated/v1beta1/api.js';
+import { BinaryReader } from '@bufbuild/protobuf/wire';
+import { Device, type DeviceModel, type DeviceMapperServiceServer, DeviceMapperServiceService, type RegisterDeviceRequest } from '../generated/v1beta1/api.js';
 import { UnixGrpcServer } from '../dmi/transport.js';
 
 /** What the DMI server delegates to (the runtime). Errors are MapperErrors. */
 export interface DeviceService {
-  registerDevice(device: Device): Promise<void>;
-  updateDevice(device: Device): Promise<void>;
+  /** `encoded`: the Device as it arrived on the wire (kept instead of encoding it again). */
+  registerDevice(device: Device, encoded?: Uint8Array): Promise<void>;
+  updateDevice(device: Device, encoded?: Uint8Array): Promise<void>;
   removeDevice(namespace: string, name: string): Promise<void>;
   createModel(model: DeviceModel): Promise<void>;
   updateModel(model: DeviceModel): Promise<void>;
   removeModel(namespace: string, name: string): Promise<void>;
   getDevice(namespace: string, name: string): Device;
+}
+
+/** RegisterDeviceRequest / UpdateDeviceRequest (one field: `Device device = 1`), decoded, with the device's bytes. */
+type DeviceRequest = RegisterDeviceRequest & { deviceBytes?: Uint8Array };
+
+/**
+ * Decodes a request whose only field is `Device device = 1`, keeping the device's own bytes (a
+ * copy, not a view of gRPC's buffer): the runtime stores devices encoded, and this spares
+ * encoding each registered device again. As the generated decoder, the last occurrence wins.
+ */
+export function decodeDeviceRequest(buf: Uint8Array): DeviceRequest {
+  const reader = new BinaryReader(buf);
+  let bytes: Uint8Array | undefined;
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    if (tag === 10) bytes = reader.bytes();
+    else if ((tag & 7) === 4 || tag === 0) break;
+    else reader.skip(tag & 7);
+  }
+  if (!bytes) return { device: undefined };
+  const deviceBytes = new Uint8Array(bytes);
+  return { device: Device.decode(deviceBytes), deviceBytes };
 }
 
 function unary<Req, Res>(log: Logger, method: string, fn: (req: Req) => Promise<Res>): handleUnaryCall<Req, Res> {
@@ -45,12 +69,12 @@ export function deviceMapperHandlers(svc: DeviceService, log: Logger): DeviceMap
   return {
     registerDevice: unary(log, 'RegisterDevice', async (req) => {
       if (!req.device) throw new MapperError('InvalidConfig', 'RegisterDevice: device is required', { key: 'device' });
-      await svc.registerDevice(req.device);
+      await svc.registerDevice(req.device, (req as DeviceRequest).deviceBytes);
       return { deviceName: req.device.name, deviceNamespace: req.device.namespace || 'default' };
     }),
     updateDevice: unary(log, 'UpdateDevice', async (req) => {
       if (!req.device) throw new MapperError('InvalidConfig', 'UpdateDevice: device is required', { key: 'device' });
-      await svc.updateDevice(req.device);
+      await svc.updateDevice(req.device, (req as DeviceRequest).deviceBytes);
       return {};
     }),
     removeDevice: unary(log, 'RemoveDevice', async (req) => {
@@ -78,7 +102,12 @@ export function deviceMapperHandlers(svc: DeviceService, log: Logger): DeviceMap
 /** Starts DeviceMapperService on `socketPath`. */
 export async function startDeviceMapperServer(socketPath: string, svc: DeviceService, log: Logger): Promise<UnixGrpcServer> {
   const s = new UnixGrpcServer(socketPath);
-  s.server.addService(DeviceMapperServiceService, deviceMapperHandlers(svc, log));
+  const service = {
+    ...DeviceMapperServiceService,
+    registerDevice: { ...DeviceMapperServiceService.registerDevice, requestDeserialize: decodeDeviceRequest },
+    updateDevice: { ...DeviceMapperServiceService.updateDevice, requestDeserialize: decodeDeviceRequest },
+  };
+  s.server.addService(service, deviceMapperHandlers(svc, log));
   await s.listen();
   return s;
 }

@@ -280,7 +280,7 @@ export class MapperRuntime<P, V> implements DeviceService {
    * leaves a running device untouched. Lenient (MapperRegister list): problems are logged,
    * bad properties disabled, a device with bad protocol config kept `unhealthy`.
    */
-  private async applyDevice(proto: Device, strict: boolean, waitForModel: boolean): Promise<void> {
+  private async applyDevice(proto: Device, strict: boolean, waitForModel: boolean, encoded?: Uint8Array): Promise<void> {
     if (this.ctl.signal.aborted) throw new MapperError('Cancelled', 'mapper is shutting down');
     const { value: spec, problems } = deviceFromProto(proto);
     if (!spec.name) throw new MapperError('InvalidConfig', 'device name is required', { key: 'device.name' });
@@ -310,7 +310,7 @@ export class MapperRuntime<P, V> implements DeviceService {
     }
     const existing = this.devices.get(spec.id);
     if (existing && fingerprint(existing.built.spec, existing.built.model) === fingerprint(spec, model)) {
-      existing.encoded = Device.encode(proto).finish();
+      existing.encoded = encoded ?? Device.encode(proto).finish();
       existing.runner.applyDesired(prepared);
       this.log.debug({ device: spec.id }, 'device unchanged apart from desired values; not restarted');
       return;
@@ -355,7 +355,7 @@ export class MapperRuntime<P, V> implements DeviceService {
         },
       },
     });
-    this.devices.set(spec.id, { encoded: Device.encode(proto).finish(), runner, built: { spec, model } });
+    this.devices.set(spec.id, { encoded: encoded ?? Device.encode(proto).finish(), runner, built: { spec, model } });
     const types = new Map<string, PropertyType>(prepared.properties.map((p) => [p.request.name, p.request.type]));
     this.reporter.addDevice(spec, types, runner.state, runner.observedDesired);
     runner.start();
@@ -396,15 +396,15 @@ export class MapperRuntime<P, V> implements DeviceService {
 
   // ---- DeviceService (DMI server) ----
 
-  registerDevice(device: Device): Promise<void> {
-    return this.serial(resourceId(device.namespace, device.name), () => this.applyDevice(device, true, true));
+  registerDevice(device: Device, encoded?: Uint8Array): Promise<void> {
+    return this.serial(resourceId(device.namespace, device.name), () => this.applyDevice(device, true, true, encoded));
   }
 
-  updateDevice(device: Device): Promise<void> {
+  updateDevice(device: Device, encoded?: Uint8Array): Promise<void> {
     const id = resourceId(device.namespace, device.name);
     return this.serial(id, async () => {
       if (!this.devices.has(id)) this.log.info({ device: id }, 'UpdateDevice for an unknown device; registering it');
-      await this.applyDevice(device, true, true);
+      await this.applyDevice(device, true, true, encoded);
     });
   }
 
@@ -431,7 +431,7 @@ export class MapperRuntime<P, V> implements DeviceService {
     const users = [...this.devices.entries()].filter(([, r]) => r.runner.prepared.spec.modelId === modelId);
     await Promise.all(
       users.map(([id, r]) =>
-        this.serial(id, () => this.applyDevice(Device.decode(r.encoded), false, false)).catch((err: unknown) =>
+        this.serial(id, () => this.applyDevice(Device.decode(r.encoded), false, false, r.encoded)).catch((err: unknown) =>
           this.log.error({ device: id, err: toMapperError(err).message }, 'device not restarted after model change'),
         ),
       ),
