@@ -19,7 +19,7 @@ import { pino, type Logger } from 'pino';
 import { DEFAULT_HTTP, DEFAULT_SOCKET, defaultDbPath } from './defaults.js';
 import { type CallRecord, type ChannelView, MapperChannel, registerResponse } from './dispatcher.js';
 import { startHttpApi, type HttpApi } from './http.js';
-import { addReflection } from './reflection.js';
+import { addReflection } from '@mapperkit/framework/reflection';
 import {
   buildSnapshot,
   definedDesired,

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // gRPC server reflection on edgecore-dmi's socket (edgecore registers it: upstream-kubeedge.md §2.1, §7.4),
 // read by an independent client: Debian's Python grpcio with stubs compiled by grpc_tools.protoc from the
-// reflection API proto, decoding the descriptors with protobuf's own descriptor_pb2. The expected field
-// numbers and types are upstream's v1beta1 table, not read from our proto.
+// reflection API proto, decoding the descriptors with protobuf's own descriptor_pb2 (the client script is
+// the framework's, which implements reflection for both sides). The expected field numbers and types are
+// upstream's v1beta1 table, not read from our proto.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const PY = '/usr/bin/python3';
 // The reflection API's proto as the @grpc/reflection package ships it (the gRPC project's file).
 const reflectionProto = join(dirname(createRequire(import.meta.url).resolve('@grpc/reflection/package.json')), 'build', 'proto', 'grpc', 'reflection', 'v1', 'reflection.proto');
+const reflectionClient = join(here, '..', '..', 'mapper-framework', 'test', 'fixtures', 'python_reflection.py');
 
 type Json = Record<string, any>;
 // descriptor.proto FieldDescriptorProto.Type values.
@@ -27,14 +28,13 @@ const TYPE_BOOL = 8;
 
 describe('gRPC server reflection, read by Python grpcio', () => {
   const dir = new TempDir();
-  const gen = dir.join('pygen');
   let server: EdgecoreDmi;
   let off: EdgecoreDmi;
 
   /** Runs the Python client (asynchronously: the server under test lives in this process's event loop). */
   function client(socket: string, symbols: readonly string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-      const c = spawn(PY, [join(here, 'fixtures', 'python_reflection.py'), gen, socket, ...symbols], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const c = spawn(PY, [reflectionClient, reflectionProto, socket, ...symbols], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -56,12 +56,6 @@ describe('gRPC server reflection, read by Python grpcio', () => {
   before(async () => {
     const probe = spawnSync(PY, ['-c', 'import grpc, grpc_tools'], { encoding: 'utf8' });
     assert.equal(probe.status, 0, `Debian python3-grpcio and python3-grpc-tools are required (scripts/setup-peers.sh installs them): ${probe.stderr}`);
-    // Compiled under another file name: a generated grpc/reflection/v1/ package would shadow the grpc library.
-    mkdirSync(join(gen, 'src'), { recursive: true });
-    copyFileSync(reflectionProto, join(gen, 'src', 'reflection.proto'));
-    const include = existsSync('/usr/include/google/protobuf/descriptor.proto') ? ['-I', '/usr/include'] : [];
-    const c = spawnSync(PY, ['-m', 'grpc_tools.protoc', '-I', join(gen, 'src'), ...include, `--python_out=${gen}`, `--grpc_python_out=${gen}`, join(gen, 'src', 'reflection.proto')], { encoding: 'utf8' });
-    assert.equal(c.status, 0, c.stderr);
     server = await startServer(dir);
     off = await startServer(dir, { socketPath: dir.join('off.sock'), dbPath: ':memory:', reflection: false });
   });

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The mapper's DeviceMapperService on a unix socket.
-import { type handleUnaryCall, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
+import { EventEmitter } from 'node:events';
+import { type handleUnaryCall, type Server, type ServerDuplexStream, type ServerUnaryCall, type sendUnaryData, status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { MapperError, toMapperError } from '../errors.js';
 import { BinaryReader } from '@bufbuild/protobuf/wire';
@@ -99,7 +100,61 @@ export function deviceMapperHandlers(svc: DeviceService, log: Logger): DeviceMap
   };
 }
 
-/** Starts DeviceMapperService on `socketPath`. */
+/** Both versions of the reflection API that @grpc/reflection serves (grpcurl asks v1, then v1alpha). */
+const REFLECTION_PATHS = ['/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo'];
+
+/**
+ * gRPC server reflection describing DeviceMapperService, as the upstream mapper registers it
+ * (upstream-kubeedge.md §2.1), so `grpcurl -plaintext -unix <socket> list` works. The methods are
+ * registered at start with pass-through (bytes) codecs; @grpc/reflection, proto-loader and the
+ * proto's descriptors (some megabytes) are loaded on the first reflection request, not by every
+ * mapper at start. Messages that arrive meanwhile are held and replayed in order.
+ */
+function addLazyReflection(server: Server, log: Logger): void {
+  let methods: Promise<Map<string, import('../dmi/reflection.js').ReflectionMethod>> | undefined;
+  const load = () => (methods ??= import('../dmi/reflection.js').then((r) => r.reflectionMethods(['v1beta1.DeviceMapperService'])));
+  const bytes = (b: Buffer): Buffer => b;
+  for (const path of REFLECTION_PATHS) {
+    const definition = { ServerReflectionInfo: { path, requestStream: true, responseStream: true, requestSerialize: bytes, requestDeserialize: bytes, responseSerialize: bytes, responseDeserialize: bytes, originalName: 'serverReflectionInfo' } };
+    server.addService(definition, {
+      ServerReflectionInfo: (call: ServerDuplexStream<Buffer, Buffer>) => {
+        const held: Buffer[] = [];
+        let ended = false;
+        let deliver: ((b: Buffer) => void) | undefined;
+        let finish: (() => void) | undefined;
+        call.on('data', (b: Buffer) => (deliver ? deliver(b) : held.push(b)));
+        call.on('end', () => (finish ? finish() : (ended = true)));
+        load().then(
+          (all) => {
+            const m = all.get(path)!;
+            // The stream the library's handler sees: objects in, objects out.
+            const inner = Object.assign(new EventEmitter(), { write: (msg: unknown) => call.write(m.responseSerialize(msg)), end: () => call.end() });
+            m.handler(inner);
+            deliver = (b) => {
+              let msg: unknown;
+              try {
+                msg = m.requestDeserialize(b);
+              } catch (err) {
+                call.emit('error', { code: status.INVALID_ARGUMENT, details: `malformed reflection request: ${(err as Error).message}` });
+                return;
+              }
+              inner.emit('data', msg);
+            };
+            finish = () => inner.emit('end');
+            for (const b of held.splice(0)) deliver(b);
+            if (ended) finish();
+          },
+          (err: unknown) => {
+            log.error({ err: (err as Error).message }, 'gRPC reflection could not be loaded');
+            call.emit('error', { code: status.INTERNAL, details: `reflection unavailable: ${(err as Error).message}` });
+          },
+        );
+      },
+    });
+  }
+}
+
+/** Starts DeviceMapperService on `socketPath`, with gRPC reflection. */
 export async function startDeviceMapperServer(socketPath: string, svc: DeviceService, log: Logger): Promise<UnixGrpcServer> {
   const s = new UnixGrpcServer(socketPath);
   const service = {
@@ -108,6 +163,7 @@ export async function startDeviceMapperServer(socketPath: string, svc: DeviceSer
     updateDevice: { ...DeviceMapperServiceService.updateDevice, requestDeserialize: decodeDeviceRequest },
   };
   s.server.addService(service, deviceMapperHandlers(svc, log));
+  addLazyReflection(s.server, log);
   await s.listen();
   return s;
 }

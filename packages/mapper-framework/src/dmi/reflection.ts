@@ -1,19 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
-// gRPC server reflection on the DMI socket, as edgecore registers it (upstream-kubeedge.md §2.1, §7.4), so
-// tools such as grpcurl or `buf curl` can list and call DeviceManagerService without the proto file. It
-// describes the framework's DMI proto (shipped in @mapperkit/framework, not forked), loaded with field
-// names as written (`api_version`), through @grpc/reflection (both v1 and v1alpha of the reflection API).
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+// gRPC server reflection on a DMI socket, as upstream registers it on both sides (edgecore's
+// DeviceManagerService and each mapper's DeviceMapperService: upstream-kubeedge.md §2.1), so tools such
+// as grpcurl or `buf curl` can list and call the service without the proto file. It describes this
+// package's DMI proto, loaded with field names as written (`api_version`), through @grpc/reflection
+// (both v1 and v1alpha of the reflection API). Exported as `@mapperkit/framework/reflection`; a mapper
+// loads it on the first reflection request only (runtime/dmi-server.ts), as it weighs some megabytes.
+import { fileURLToPath } from 'node:url';
 import type { Server } from '@grpc/grpc-js';
 import { loadSync, type PackageDefinition } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import descriptor from 'protobufjs/ext/descriptor/index.js';
 
-const require = createRequire(import.meta.url);
-
 /** The DMI v1beta1 proto file of the framework package. */
-export const DMI_PROTO = join(dirname(require.resolve('@mapperkit/framework/package.json')), 'proto', 'v1beta1', 'api.proto');
+export const DMI_PROTO = fileURLToPath(new URL('../../proto/v1beta1/api.proto', import.meta.url));
 
 interface FileProto {
   name: string;
@@ -99,4 +98,26 @@ export function forDescriptorClients(definition: PackageDefinition): PackageDefi
 export function addReflection(server: Pick<Server, 'addService'>, services: readonly string[]): void {
   const definition = loadSync(DMI_PROTO, { keepCase: true, longs: String, enums: String, defaults: false, oneofs: true });
   new ReflectionService(forDescriptorClients(definition), { services: [...services] }).addToServer(server);
+}
+
+/** One reflection method as @grpc/reflection implements it: its message codec and its stream handler. */
+export interface ReflectionMethod {
+  readonly requestDeserialize: (bytes: Buffer) => unknown;
+  readonly responseSerialize: (message: unknown) => Buffer;
+  readonly handler: (stream: unknown) => void;
+}
+
+/**
+ * The reflection methods (v1 and v1alpha) by path, as {@link addReflection} would add them to a server:
+ * for a server that registered pass-through methods at start and loads this module on the first call.
+ */
+export function reflectionMethods(services: readonly string[]): Map<string, ReflectionMethod> {
+  const out = new Map<string, ReflectionMethod>();
+  const collector = {
+    addService(def: Record<string, { path: string; requestDeserialize: (b: Buffer) => unknown; responseSerialize: (m: unknown) => Buffer }>, impl: Record<string, (stream: unknown) => void>): void {
+      for (const [name, m] of Object.entries(def)) out.set(m.path, { requestDeserialize: m.requestDeserialize, responseSerialize: m.responseSerialize, handler: impl[name]! });
+    },
+  };
+  addReflection(collector as unknown as Pick<Server, 'addService'>, services);
+  return out;
 }
