@@ -3,7 +3,7 @@
 // free ports in temp dirs, a capturing HTTP server, a small counter driver, and a mapper
 // (createMapper + TestEdgecore) fed with Device/DeviceModel CRD YAML.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createNetServer, connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -124,13 +124,23 @@ export async function startRedis(opts: { durable?: boolean } = {}): Promise<Peer
 
 /**
  * Debian mosquitto 2 on a free loopback port (anonymous). `persistent`: sessions and queued
- * QoS 1 messages survive a restart (saved at SIGTERM).
+ * QoS 1 messages survive a restart (saved at SIGTERM). `users`: a login is required, with these
+ * user names and passwords (a password file written by mosquitto_passwd).
  */
-export async function startMosquitto(opts: { persistent?: boolean } = {}): Promise<Peer> {
+export async function startMosquitto(opts: { persistent?: boolean; users?: Record<string, string> } = {}): Promise<Peer> {
   const port = await freePort();
   const t = tempDir('mkmqtt-');
   const conf = join(t.dir, 'mosquitto.conf');
-  const lines = [`listener ${port} 127.0.0.1`, 'allow_anonymous true'];
+  const lines = [`listener ${port} 127.0.0.1`];
+  if (opts.users) {
+    const file = join(t.dir, 'passwords');
+    writeFileSync(file, '');
+    for (const [user, password] of Object.entries(opts.users)) execFileSync('mosquitto_passwd', ['-b', file, user, password]);
+    // Started as root, mosquitto drops to its own user, which must be able to reach and read the file (it warns that others can).
+    chmodSync(t.dir, 0o755);
+    chmodSync(file, 0o644);
+    lines.push('allow_anonymous false', `password_file ${file}`);
+  } else lines.push('allow_anonymous true');
   if (opts.persistent) lines.push('persistence true', `persistence_location ${t.dir}/`, 'autosave_interval 0');
   writeFileSync(conf, `${lines.join('\n')}\n`);
   const p = peer(port, 'mosquitto', ['-c', conf]);

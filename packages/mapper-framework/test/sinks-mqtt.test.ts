@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // MQTT sink end to end: Device CRD with pushMethod.mqtt → mapper → real mosquitto → subscriber.
 import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
-import { crdYaml, type Peer, recorder, sleep, startMapper, startMosquitto, until } from './sinks-helpers.ts';
+import { crdYaml, type Peer, recorder, sleep, startMapper, startMosquitto, tempDir, until } from './sinks-helpers.ts';
 
 interface Got {
   topic: string;
@@ -141,6 +143,79 @@ describe('mqtt sink (real mosquitto)', () => {
       const values = sub.got.map((g) => g.payload.split(': ')[1]);
       assert.deepEqual(values, produced, 'every sample once, in order');
       await until(() => rig.mapper.sinks()[0]!.state === 'up', 5000, 'sink up again');
+    } finally {
+      await rig.stop();
+      await sub.client.endAsync();
+    }
+  });
+});
+
+describe('mqtt sink: broker login (real mosquitto requiring one)', () => {
+  let broker: Peer;
+  const { dir, cleanup } = tempDir('mkmqtt-cred-');
+  before(async () => {
+    broker = await startMosquitto({ users: { mapper: 's3cret', reader: 'r' } });
+    mkdirSync(join(dir, 'good'));
+    writeFileSync(join(dir, 'good', 'username'), 'mapper\n');
+    writeFileSync(join(dir, 'good', 'password'), 's3cret\n');
+    mkdirSync(join(dir, 'wrong'));
+    writeFileSync(join(dir, 'wrong', 'username'), 'mapper');
+    writeFileSync(join(dir, 'wrong', 'password'), 'not-it');
+  });
+  after(() => {
+    broker?.dispose();
+    cleanup();
+  });
+  const pushTo = (address: string, topic: string): string => `mqtt:\n  address: ${address}\n  topic: ${topic}\n  qos: 1`;
+
+  it('logs in with USERNAME/PASSWORD from data_plane.credentials_dir (a mounted Secret)', async () => {
+    const sub = await subscriber(broker.port, 'cred/#', { username: 'reader', password: 'r' });
+    const logs: string[] = [];
+    const rig = await startMapper(crdYaml('cdev', [{ name: 'v', pushMethod: pushTo(`tcp://127.0.0.1:${broker.port}`, 'cred/v') }]), {
+      configExtra: `data_plane:\n  credentials_dir: ${join(dir, 'good')}\n`,
+      logs,
+    });
+    try {
+      await until(() => sub.got.length >= 2, 10_000, 'messages from the logged-in sink');
+      assert.equal(rig.mapper.sinks()[0]!.state, 'up');
+      // Where the credentials came from is logged, never their values.
+      const loaded = logs.filter((l) => l.includes('sink credential loaded')).map((l) => JSON.parse(l) as Record<string, string>);
+      assert.deepEqual(loaded.map((l) => [l['credential'], l['source']]).sort(), [
+        ['PASSWORD', `file:${join(dir, 'good', 'password')}`],
+        ['USERNAME', `file:${join(dir, 'good', 'username')}`],
+      ]);
+      assert.ok(!logs.some((l) => l.includes('s3cret')), 'the password is never logged');
+    } finally {
+      await rig.stop();
+      await sub.client.endAsync();
+    }
+  });
+
+  it('without credentials, or with a wrong password, the broker refuses it: nothing published, samples buffered, the error kept', async () => {
+    // A short write timeout: the first write waits that long for the connection.
+    for (const creds of ['', `  credentials_dir: ${join(dir, 'wrong')}\n`]) {
+      const configExtra = `data_plane:\n  write_timeout_ms: 1500\n${creds}`;
+      const sub = await subscriber(broker.port, 'refused/#', { username: 'reader', password: 'r' });
+      const rig = await startMapper(crdYaml('rdev', [{ name: 'v', pushMethod: pushTo(`tcp://127.0.0.1:${broker.port}`, 'refused/v') }]), { configExtra });
+      try {
+        await until(() => rig.mapper.sinks()[0]?.state === 'buffering', 10_000, 'sink buffering');
+        await sleep(1500);
+        assert.equal(sub.got.length, 0);
+        assert.match(rig.mapper.sinks()[0]!.lastError ?? '', /not connected|Not authorized|Bad User Name or Password/i);
+      } finally {
+        await rig.stop();
+        await sub.client.endAsync();
+      }
+    }
+  });
+
+  it("the address's own user info wins over credentials_dir", async () => {
+    const sub = await subscriber(broker.port, 'userinfo/#', { username: 'reader', password: 'r' });
+    const rig = await startMapper(crdYaml('udev', [{ name: 'v', pushMethod: pushTo(`mqtt://mapper:s3cret@127.0.0.1:${broker.port}`, 'userinfo/v') }]), {
+      configExtra: `data_plane:\n  credentials_dir: ${join(dir, 'wrong')}\n`,
+    });
+    try {
+      await until(() => sub.got.length >= 2, 10_000, 'messages with the URL login');
     } finally {
       await rig.stop();
       await sub.client.endAsync();
