@@ -3,6 +3,7 @@
 // measured. Controlled by the parent over IPC. Built only on the framework's public API.
 import { PerformanceObserver, constants as perfConstants } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
+import { readFileSync } from 'node:fs';
 import { createLogger, createMapper } from '@mapperkit/framework';
 import { virtualDriver } from '@mapperkit/example-virtual-mapper';
 
@@ -62,6 +63,12 @@ let perPropertyMark = new Map();
 let consumerMark = [0, 0, 0];
 const rss = [];
 let rssTimer;
+
+function rssSplit() {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const kB = (key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  return { rssAnonMB: kB('RssAnon') / 1e6, rssFileMB: kB('RssFile') / 1e6 };
+}
 
 function totalReads() {
   return propertyReadsTotal;
@@ -172,7 +179,9 @@ process.on('message', async (msg) => {
         rssLastMB: rss.at(-1) / 1e6,
         rssFirstMB: rss[0] / 1e6,
         rssMinMB: Math.min(...rss) / 1e6,
-        rssSeriesMB: rss.map((r) => Math.round(r / 1e6)),
+        rssSeriesMB: rss.map((r) => Math.round(r / 1e5) / 10),
+        // RSS split (Linux): anonymous (V8 heap, malloc) vs file-backed (the node binary's code, libraries).
+        ...rssSplit(),
         heapUsedMB: mem.heapUsed / 1e6,
         tickLagP50: s.tickLagP50,
         tickLagP99: s.tickLagP99,
