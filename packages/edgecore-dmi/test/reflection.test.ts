@@ -5,19 +5,14 @@
 // the framework's, which implements reflection for both sides). The expected field numbers and types are
 // upstream's v1beta1 table, not read from our proto.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+// The framework's runner of the Python reflection client (it implements reflection for both sides).
+import { pythonReflection as client } from '../../mapper-framework/test/python-reflection.ts';
 import type { EdgecoreDmi } from '../src/index.js';
 import { startServer, TempDir } from './helpers.ts';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const PY = '/usr/bin/python3';
-// The reflection API's proto as the @grpc/reflection package ships it (the gRPC project's file).
-const reflectionProto = join(dirname(createRequire(import.meta.url).resolve('@grpc/reflection/package.json')), 'build', 'proto', 'grpc', 'reflection', 'v1', 'reflection.proto');
-const reflectionClient = join(here, '..', '..', 'mapper-framework', 'test', 'fixtures', 'python_reflection.py');
 
 type Json = Record<string, any>;
 // descriptor.proto FieldDescriptorProto.Type values.
@@ -30,22 +25,6 @@ describe('gRPC server reflection, read by Python grpcio', () => {
   const dir = new TempDir();
   let server: EdgecoreDmi;
   let off: EdgecoreDmi;
-
-  /** Runs the Python client (asynchronously: the server under test lives in this process's event loop). */
-  function client(socket: string, symbols: readonly string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      const c = spawn(PY, [reflectionClient, reflectionProto, socket, ...symbols], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const t = setTimeout(() => c.kill('SIGKILL'), 30_000);
-      c.on('exit', (status) => {
-        clearTimeout(t);
-        resolve({ status, stdout, stderr });
-      });
-    });
-  }
 
   async function reflect(socket: string, ...symbols: string[]): Promise<Json> {
     const r = await client(socket, symbols);

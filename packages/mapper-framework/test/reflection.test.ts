@@ -4,40 +4,27 @@
 // API proto, decoding the descriptors with protobuf's own descriptor_pb2. Expected field numbers and types
 // are upstream's v1beta1 table, not read from our proto. Reflection is loaded on the first request only.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createLogger, createMapper, type MapperHandle } from '@mapperkit/framework';
 import { TestEdgecore } from '@mapperkit/framework/testing';
 import { fakeDriver, mapperConfigYaml, newWorld, tempDir } from './helpers.ts';
+import { pythonReflection } from './python-reflection.ts';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const PY = '/usr/bin/python3';
 const require = createRequire(import.meta.url);
-const reflectionProto = join(dirname(require.resolve('@grpc/reflection/package.json')), 'build', 'proto', 'grpc', 'reflection', 'v1', 'reflection.proto');
 // descriptor.proto FieldDescriptorProto.Type values.
 const TYPE_STRING = 9;
 const TYPE_MESSAGE = 11;
 
 type Json = Record<string, any>;
 
-/** Runs the Python reflection client (asynchronously: the mapper lives in this process's event loop). */
-function reflect(socket: string, ...symbols: string[]): Promise<Json> {
-  return new Promise((resolve, reject) => {
-    const c = spawn(PY, [join(here, 'fixtures', 'python_reflection.py'), reflectionProto, socket, ...symbols], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const t = setTimeout(() => c.kill('SIGKILL'), 30_000);
-    c.on('exit', (status) => {
-      clearTimeout(t);
-      if (status === 0) resolve(JSON.parse(stdout) as Json);
-      else reject(new Error(`reflection client exited ${status}: ${stderr}`));
-    });
-  });
+async function reflect(socket: string, ...symbols: string[]): Promise<Json> {
+  const r = await pythonReflection(socket, symbols);
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as Json;
 }
 
 const reflectionLoaded = (): boolean => Object.keys(require.cache).some((k) => k.includes('/@grpc/reflection/'));
