@@ -156,11 +156,14 @@ describe('mqtt sink: broker login (real mosquitto requiring one)', () => {
   before(async () => {
     broker = await startMosquitto({ users: { mapper: 's3cret', reader: 'r' } });
     mkdirSync(join(dir, 'good'));
-    writeFileSync(join(dir, 'good', 'username'), 'mapper\n');
-    writeFileSync(join(dir, 'good', 'password'), 's3cret\n');
+    writeFileSync(join(dir, 'good', 'mqtt_username'), 'mapper\n');
+    writeFileSync(join(dir, 'good', 'mqtt_password'), 's3cret\n');
+    // Other sinks' credentials (a Redis password) are not the broker's: never sent to it.
+    writeFileSync(join(dir, 'good', 'password'), 'redis-only\n');
+    writeFileSync(join(dir, 'good', 'username'), 'tdengine-only\n');
     mkdirSync(join(dir, 'wrong'));
-    writeFileSync(join(dir, 'wrong', 'username'), 'mapper');
-    writeFileSync(join(dir, 'wrong', 'password'), 'not-it');
+    writeFileSync(join(dir, 'wrong', 'mqtt_username'), 'mapper');
+    writeFileSync(join(dir, 'wrong', 'mqtt_password'), 'not-it');
   });
   after(() => {
     broker?.dispose();
@@ -168,7 +171,7 @@ describe('mqtt sink: broker login (real mosquitto requiring one)', () => {
   });
   const pushTo = (address: string, topic: string): string => `mqtt:\n  address: ${address}\n  topic: ${topic}\n  qos: 1`;
 
-  it('logs in with USERNAME/PASSWORD from data_plane.credentials_dir (a mounted Secret)', async () => {
+  it('logs in with MQTT_USERNAME/MQTT_PASSWORD from data_plane.credentials_dir (a mounted Secret), not with other sinks\' credentials', async () => {
     const sub = await subscriber(broker.port, 'cred/#', { username: 'reader', password: 'r' });
     const logs: string[] = [];
     const rig = await startMapper(crdYaml('cdev', [{ name: 'v', pushMethod: pushTo(`tcp://127.0.0.1:${broker.port}`, 'cred/v') }]), {
@@ -181,8 +184,8 @@ describe('mqtt sink: broker login (real mosquitto requiring one)', () => {
       // Where the credentials came from is logged, never their values.
       const loaded = logs.filter((l) => l.includes('sink credential loaded')).map((l) => JSON.parse(l) as Record<string, string>);
       assert.deepEqual(loaded.map((l) => [l['credential'], l['source']]).sort(), [
-        ['PASSWORD', `file:${join(dir, 'good', 'password')}`],
-        ['USERNAME', `file:${join(dir, 'good', 'username')}`],
+        ['MQTT_PASSWORD', `file:${join(dir, 'good', 'mqtt_password')}`],
+        ['MQTT_USERNAME', `file:${join(dir, 'good', 'mqtt_username')}`],
       ]);
       assert.ok(!logs.some((l) => l.includes('s3cret')), 'the password is never logged');
     } finally {
@@ -191,7 +194,7 @@ describe('mqtt sink: broker login (real mosquitto requiring one)', () => {
     }
   });
 
-  it('without credentials, or with a wrong password, the broker refuses it: nothing published, samples buffered, the error kept', async () => {
+  it('without MQTT credentials, or with a wrong password, the broker refuses it: nothing published, samples buffered, the error kept', async () => {
     // A short write timeout: the first write waits that long for the connection.
     for (const creds of ['', `  credentials_dir: ${join(dir, 'wrong')}\n`]) {
       const configExtra = `data_plane:\n  write_timeout_ms: 1500\n${creds}`;

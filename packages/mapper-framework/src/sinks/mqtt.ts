@@ -69,12 +69,12 @@ export function createMqttWriter(spec: { address: string }, ctx: WriterContext):
   const idPrefix = ctx.options.mqttClientId || 'mapperkit';
   const clientId = `${idPrefix}-${createHash('sha256').update(`${ctx.options.mapperName}|${url}`).digest('hex').slice(0, 10)}`;
   // Broker login: the address's own user info (mqtt://user:pass@host) when it has some; else the
-  // sink credentials, as for the other sinks (credentials_dir, USERNAME(_FILE), PASSWORD(_FILE)).
-  // Upstream's MQTT push has no login at all.
+  // sink credentials MQTT_USERNAME / MQTT_PASSWORD, found as the other sinks' are (credentials_dir
+  // files mqtt_username / mqtt_password, *_FILE, env). Upstream's MQTT push has no login at all.
   const login: { username?: string; password?: string } = {};
   if (!URL.canParse(url) || !new URL(url).username) {
-    const username = ctx.credential('USERNAME');
-    const password = ctx.credential('PASSWORD');
+    const username = ctx.credential('MQTT_USERNAME');
+    const password = ctx.credential('MQTT_PASSWORD');
     if (username !== undefined) login.username = username;
     if (password !== undefined) login.password = password;
   }

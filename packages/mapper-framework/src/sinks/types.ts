@@ -111,7 +111,12 @@ export interface WriterContext {
   readonly log: import('pino').Logger;
 }
 
-export type CredentialName = 'PASSWORD' | 'TOKEN' | 'USERNAME';
+/**
+ * Upstream's names (Redis/MySQL `PASSWORD`, InfluxDB `TOKEN`, TDengine `USERNAME`/`PASSWORD`), and the
+ * MQTT broker login under names of its own (upstream's MQTT push has none), so that a Redis password
+ * is never sent to a broker.
+ */
+export type CredentialName = 'PASSWORD' | 'TOKEN' | 'USERNAME' | 'MQTT_USERNAME' | 'MQTT_PASSWORD';
 
 export interface WriterOptions {
   readonly httpBody: 'form' | 'json';
