@@ -2,7 +2,9 @@
 # RegisterDevice calls one at a time from Python grpcio (gRPC C-core, Debian python3-grpcio):
 # a compiled client, like edgecore's Go one, so the figure is the mapper's and not the client's
 # warm-up. Used by bench/framework.ts.
-# Usage: register-client.py <generated-python-dir> <mapper-socket> <calls> <first-index> <properties>
+# Usage: register-client.py <generated-python-dir> <mapper-socket> <calls> <first-index> <properties> [dial-per-call]
+# dial-per-call: a new channel and connection for every call, as edgecore's DMI client does (a
+# non-blocking grpc.Dial, one RPC, Close); otherwise one channel for all calls.
 # Prints one JSON object: allAnsweredMs, callLatencyP50Ms, callLatencyP99Ms, meanMsPerTenthOfCalls.
 import json
 import sys
@@ -16,6 +18,7 @@ import api_pb2  # noqa: E402
 import api_pb2_grpc  # noqa: E402
 
 SOCK, CALLS, FIRST, PROPS = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+DIAL_PER_CALL = len(sys.argv) > 6 and sys.argv[6] == "dial-per-call"
 # The same model and devices as bench/framework.ts builds.
 KINDS = ["randomWalk", "counter", "sine", "toggle", "constant"]
 TYPES = ["FLOAT", "INT", "DOUBLE", "BOOLEAN", "FLOAT"]
@@ -67,7 +70,13 @@ latencies = []
 t0 = time.perf_counter()
 for r in requests:
     a = time.perf_counter()
-    stub.RegisterDevice(r, timeout=10)
+    if DIAL_PER_CALL:
+        # A channel of its own subchannel pool: a new connection (grpcio would otherwise share one
+        # between channels to the same target; Go's grpc.Dial does not).
+        with grpc.insecure_channel("unix:" + SOCK, options=[("grpc.use_local_subchannel_pool", 1)]) as ch:
+            api_pb2_grpc.DeviceMapperServiceStub(ch).RegisterDevice(r, timeout=10)
+    else:
+        stub.RegisterDevice(r, timeout=10)
     latencies.append((time.perf_counter() - a) * 1000)
 total = (time.perf_counter() - t0) * 1000
 # Mean latency of each tenth of the calls, in order: the mapper's warm-up shows in the first ones.
