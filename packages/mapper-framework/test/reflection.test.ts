@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { type ClientDuplexStream, credentials, makeGenericClientConstructor, type ServiceError, status } from '@grpc/grpc-js';
 import { createLogger, createMapper, type MapperHandle } from '@mapperkit/framework';
 import { TestEdgecore } from '@mapperkit/framework/testing';
 import { fakeDriver, mapperConfigYaml, newWorld, tempDir } from './helpers.ts';
@@ -82,5 +83,29 @@ describe("gRPC server reflection on the mapper's socket, read by Python grpcio",
   it('answers NOT_FOUND for a symbol it does not serve', async () => {
     const r = await reflect(socket, 'v1beta1.NoSuchService');
     assert.equal(r['symbols']['v1beta1.NoSuchService']['error']['code'], 5, JSON.stringify(r));
+  });
+
+  it('answers a malformed reflection request INVALID_ARGUMENT, and the mapper keeps serving', async () => {
+    const Raw = makeGenericClientConstructor(
+      { info: { path: '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', requestStream: true, responseStream: true, requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b } },
+      'Raw',
+    );
+    const raw = new Raw(`unix:${socket}`, credentials.createInsecure()) as unknown as { info(): ClientDuplexStream<Buffer, Buffer>; close(): void };
+    const stream = raw.info();
+    const failure = new Promise<ServiceError>((resolve, reject) => {
+      stream.on('error', resolve);
+      stream.on('status', (st: { code: number }) => st.code === status.OK && reject(new Error('the malformed request was answered OK')));
+      setTimeout(() => reject(new Error('no answer within 10 s')), 10_000).unref();
+    });
+    stream.on('data', () => undefined);
+    // Tag 0x0f: field 1 with wire type 7, which does not exist.
+    stream.write(Buffer.from([0x0f]));
+    stream.end();
+    const err = await failure;
+    raw.close();
+    assert.equal(err.code, status.INVALID_ARGUMENT);
+    assert.match(err.details, /malformed reflection request/);
+    const r = await reflect(socket);
+    assert.deepEqual(r['services'], ['v1beta1.DeviceMapperService']);
   });
 });

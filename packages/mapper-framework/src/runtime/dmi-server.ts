@@ -130,11 +130,14 @@ function addLazyReflection(server: Server, log: Logger): void {
             // The stream the library's handler sees: objects in, objects out.
             const inner = Object.assign(new EventEmitter(), { write: (msg: unknown) => call.write(m.responseSerialize(msg)), end: () => call.end() });
             m.handler(inner);
+            let failed = false;
             deliver = (b) => {
+              if (failed) return;
               let msg: unknown;
               try {
                 msg = m.requestDeserialize(b);
               } catch (err) {
+                failed = true;
                 call.emit('error', { code: status.INVALID_ARGUMENT, details: `malformed reflection request: ${(err as Error).message}` });
                 return;
               }
