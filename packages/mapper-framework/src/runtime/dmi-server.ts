@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The mapper's DeviceMapperService on a unix socket.
 import { EventEmitter } from 'node:events';
+import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { type handleUnaryCall, type Server, type ServerDuplexStream, type ServerUnaryCall, type sendUnaryData, status } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { MapperError, toMapperError } from '../errors.js';
-import { BinaryReader } from '@bufbuild/protobuf/wire';
 import { Device, type DeviceModel, type DeviceMapperServiceServer, DeviceMapperServiceService, type RegisterDeviceRequest } from '../generated/v1beta1/api.js';
 import { UnixGrpcServer } from '../dmi/transport.js';
 
@@ -143,7 +143,9 @@ function addLazyReflection(server: Server, log: Logger): void {
               }
               inner.emit('data', msg);
             };
-            finish = () => inner.emit('end');
+            finish = () => {
+              if (!failed) inner.emit('end');
+            };
             for (const b of held.splice(0)) deliver(b);
             if (ended) finish();
           },
