@@ -308,9 +308,10 @@ export class MapperRuntime<P, V> implements DeviceService {
     if (strict && errs.length > 0) {
       throw new MapperError('InvalidConfig', errs.map((e) => e.message).join('; '), { device: spec.id, property: errs[0]?.property, key: errs[0]?.key });
     }
+    const stored = encoded ?? Device.encode(proto).finish();
     const existing = this.devices.get(spec.id);
     if (existing && fingerprint(existing.built.spec, existing.built.model) === fingerprint(spec, model)) {
-      existing.encoded = encoded ?? Device.encode(proto).finish();
+      existing.encoded = stored;
       existing.runner.applyDesired(prepared);
       this.log.debug({ device: spec.id }, 'device unchanged apart from desired values; not restarted');
       return;
@@ -355,7 +356,7 @@ export class MapperRuntime<P, V> implements DeviceService {
         },
       },
     });
-    this.devices.set(spec.id, { encoded: encoded ?? Device.encode(proto).finish(), runner, built: { spec, model } });
+    this.devices.set(spec.id, { encoded: stored, runner, built: { spec, model } });
     const types = new Map<string, PropertyType>(prepared.properties.map((p) => [p.request.name, p.request.type]));
     this.reporter.addDevice(spec, types, runner.state, runner.observedDesired);
     runner.start();

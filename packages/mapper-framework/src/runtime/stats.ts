@@ -52,8 +52,9 @@ export function newStats(): RuntimeStats {
 export class LagRecorder {
   private static readonly MIN_MS = 0.001;
   private static readonly GROWTH = 1.01;
+  private static readonly LN_GROWTH = Math.log(LagRecorder.GROWTH);
   /** Buckets up to one hour; later ticks land in the last one (the maximum stays exact). */
-  private static readonly BUCKETS = Math.ceil(Math.log(3_600_000 / LagRecorder.MIN_MS) / Math.log(LagRecorder.GROWTH)) + 1;
+  private static readonly BUCKETS = Math.ceil(Math.log(3_600_000 / LagRecorder.MIN_MS) / LagRecorder.LN_GROWTH) + 1;
   private readonly counts = new Float64Array(LagRecorder.BUCKETS);
   private seen = 0;
   private max = 0;
@@ -61,7 +62,7 @@ export class LagRecorder {
   record(ms: number): void {
     this.seen++;
     if (ms > this.max) this.max = ms;
-    const i = ms < LagRecorder.MIN_MS ? 0 : Math.min(LagRecorder.BUCKETS - 1, 1 + Math.floor(Math.log(ms / LagRecorder.MIN_MS) / Math.log(LagRecorder.GROWTH)));
+    const i = ms < LagRecorder.MIN_MS ? 0 : Math.min(LagRecorder.BUCKETS - 1, 1 + Math.floor(Math.log(ms / LagRecorder.MIN_MS) / LagRecorder.LN_GROWTH));
     this.counts[i]!++;
   }
 
