@@ -21,7 +21,7 @@ const LOAD_SECONDS = Number(process.env['LOAD_SECONDS'] ?? 120);
 const WARMUP_SECONDS = Number(process.env['WARMUP_SECONDS'] ?? 20);
 const DEVICES = Number(process.env['DEVICES'] ?? 1000);
 const PROPS = Number(process.env['PROPS'] ?? 10);
-/** PARTS=load,idle,register (default all; register-python: only its Python grpcio run); partial runs print their figures without writing the results file. */
+/** PARTS=load,idle,register (default all; register-python: only its Python grpcio runs; register-python-one: only the one-channel one); partial runs print their figures without writing the results file. */
 const PARTS = new Set((process.env['PARTS'] ?? 'load,idle,register').split(','));
 /** Extra node flags for the mapper child (e.g. BENCH_CHILD_NODE_ARGS=--perf-basic-prof to profile it with perf). */
 const CHILD_NODE_ARGS = (process.env['BENCH_CHILD_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
@@ -85,6 +85,34 @@ class Child {
       this.proc.send({ cmd });
     });
   }
+}
+
+/**
+ * A floor process (bench/floor-child.mjs, same environment as the mapper child): node alone, or a
+ * gRPC server answering DeviceMapperService at once after loading the mapper's npm dependencies.
+ */
+async function withFloor<T>(mode: 'bare' | 'server', fn: (pid: number, socketPath: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'mkfloor-'));
+  const socketPath = join(dir, 'floor.sock');
+  // execArgv: not this process's (tsx).
+  const proc = fork(join(root, 'bench', 'floor-child.mjs'), [mode, socketPath], { execArgv: [], env: { ...process.env, ...RUNTIME_ENV }, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  try {
+    await new Promise<void>((res, rej) => {
+      proc.once('message', () => res());
+      proc.once('exit', (code) => rej(new Error(`floor child (${mode}) exited with ${code}`)));
+    });
+    return await fn(proc.pid!, socketPath);
+  } finally {
+    proc.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** RSS of another process (from /proc), MB: total, anonymous, file-backed. */
+function rssOf(pid: number): { rss: number; anon: number; file: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const mb = (key: string): number => (Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024) / 1e6;
+  return { rss: mb('VmRSS'), anon: mb('RssAnon'), file: mb('RssFile') };
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -195,7 +223,32 @@ async function load(): Promise<Record<string, unknown>> {
  */
 async function idle(): Promise<Record<string, unknown>> {
   const seconds = Math.max(30, Number(process.env['IDLE_SECONDS'] ?? 40));
-  console.log(`[bench] idle: one device, ${seconds} s`);
+  console.log(`[bench] idle: one device, ${seconds} s; beside it, as long: node alone, and node serving gRPC after loading the mapper's npm dependencies`);
+  // The floors idle beside the mapper (idle processes barely compete), measured the same way.
+  const floor = (mode: 'bare' | 'server') =>
+    withFloor(mode, async (pid) => {
+      const series: ReturnType<typeof rssOf>[] = [];
+      for (let t = 0; t <= seconds; t++) {
+        series.push(rssOf(pid));
+        await sleep(1000);
+      }
+      const last20s = series.slice(-20);
+      const median = (k: 'rss' | 'anon' | 'file'): number => round(pct(last20s.map((x) => x[k]), 50), 1);
+      return { rssMB: median('rss'), rssAnonymousMB: median('anon'), rssFileBackedMB: median('file') };
+    });
+  const [mapper, bareNode, dependenciesAndServer] = await Promise.all([idleMapper(seconds), floor('bare'), floor('server')]);
+  return {
+    ...mapper,
+    floor: {
+      note: "the same measure of two processes idling beside the mapper: node alone, and node serving DeviceMapperService (answers at once) after loading the mapper's npm dependencies (grpc-js, pino, yaml, zod, @bufbuild/protobuf/wire, prom-client): bench/floor-child.mjs",
+      bareNode,
+      dependenciesAndServer,
+    },
+    goal: { rssMB: 60 },
+  };
+}
+
+async function idleMapper(seconds: number): Promise<Record<string, unknown>> {
   return withMapper([device(0)], async (child) => {
     await child.call('mark');
     await sleep(10_000);
@@ -215,7 +268,6 @@ async function idle(): Promise<Record<string, unknown>> {
       heapTotalMB: round(m.heapTotalMB, 1),
       cpuShareOfOneCore: round(m.cpuShareOfOneCore, 4),
       note: 'rssMB: median of the last 20 s; file-backed pages are the node binary and shared libraries',
-      goal: { rssMB: 60 },
     };
   });
 }
@@ -297,14 +349,19 @@ async function registerFromCompiledClient(): Promise<Record<string, unknown>> {
     } catch (err) {
       return { skipped: `Python grpcio/grpc_tools not usable (run scripts/setup-peers.sh): ${String((err as { stderr?: Buffer }).stderr ?? err).trim()}` };
     }
+    const pythonClient = async (socketPath: string, mode: 'one-channel' | 'dial-per-call') => {
+      const { stdout } = await promisify(execFile)(PY, [join(root, 'bench/register-client.py'), gen, socketPath, String(n), '0', String(PROPS), mode], { encoding: 'utf8' });
+      return JSON.parse(stdout) as { allAnsweredMs: number; callLatencyP50Ms: number; callLatencyP99Ms: number; meanMsPerTenthOfCalls: number[] };
+    };
+    // The floor: the same client and calls against a server that answers at once (a fresh one each).
+    const floor = (mode: 'one-channel' | 'dial-per-call') => withFloor('server', (_pid, socketPath) => pythonClient(socketPath, mode));
     // A fresh mapper each: one channel for all calls; then a new connection per call, as edgecore's
     // DMI client dials (non-blocking grpc.Dial, one RPC, Close: upstream-kubeedge.md §7.3).
     const run = (mode: 'one-channel' | 'dial-per-call'): Promise<Record<string, unknown>> =>
       withMapper([], async (child) => {
         await child.call('mark');
         // Asynchronously: the test edgecore in this process keeps answering the mapper meanwhile.
-        const { stdout } = await promisify(execFile)(PY, [join(root, 'bench/register-client.py'), gen, join(child.dir, 'virtual.sock'), String(n), '0', String(PROPS), mode], { encoding: 'utf8' });
-        const client = JSON.parse(stdout) as { allAnsweredMs: number; callLatencyP50Ms: number; callLatencyP99Ms: number; meanMsPerTenthOfCalls: number[] };
+        const client = await pythonClient(join(child.dir, 'virtual.sock'), mode);
         const answered = performance.now();
         const atCalls = await child.call<Measure>('measure');
         await untilEveryDeviceSampled(child, answered);
@@ -315,13 +372,23 @@ async function registerFromCompiledClient(): Promise<Record<string, unknown>> {
         };
       });
     const oneChannel = await run('one-channel');
+    // PARTS=register-python-one: only the one-channel runs (e.g. for a profile of the mapper in it).
+    const one = PARTS.has('register-python-one') && !PARTS.has('register-python') && !PARTS.has('register');
     console.log(`[bench] the same, a new connection per call (as edgecore dials)`);
-    const dialPerCall = await run('dial-per-call');
+    const dialPerCall = one ? undefined : await run('dial-per-call');
+    console.log(`[bench] the floor: the same calls against a gRPC server that answers at once (bench/floor-child.mjs)`);
+    const floorOneChannel = await floor('one-channel');
+    const floorDialPerCall = one ? undefined : await floor('dial-per-call');
     return {
       client: 'Python grpcio 1.51 (Debian), sequential unary calls; the request messages are built before the clock starts',
       calls: n,
       ...oneChannel,
       dialPerCall,
+      floor: {
+        note: "the same client and calls against a server that answers each call at once with an empty message, after loading the mapper's npm dependencies (bench/floor-child.mjs); a fresh one for each run",
+        oneChannel: floorOneChannel,
+        dialPerCall: floorDialPerCall,
+      },
       goalMs: 2000,
     };
   } finally {
@@ -339,7 +406,7 @@ const result = {
   load: PARTS.has('load') ? await load() : undefined,
   idle: PARTS.has('idle') ? await idle() : undefined,
   registerDevice: PARTS.has('register') ? await registerMany() : undefined,
-  registerDeviceCompiledClient: PARTS.has('register') || PARTS.has('register-python') ? await registerFromCompiledClient() : undefined,
+  registerDeviceCompiledClient: PARTS.has('register') || PARTS.has('register-python') || PARTS.has('register-python-one') ? await registerFromCompiledClient() : undefined,
   loadavg1mAtEnd: loadavg()[0],
 };
 if (!PARTIAL) {
