@@ -248,7 +248,9 @@ export class DataPlane implements SampleConsumer {
     const k = `${kind}:${name}`;
     if (!this.credentialsLogged.has(k)) {
       this.credentialsLogged.add(k);
-      this.log.info({ sink: kind, credential: name, source }, value === undefined ? 'sink credential not set' : 'sink credential loaded');
+      // Where a credential came from is worth a line; one that is not set (most are optional) only at debug.
+      if (value === undefined) this.log.debug({ sink: kind, credential: name }, 'sink credential not set');
+      else this.log.info({ sink: kind, credential: name, source }, 'sink credential loaded');
     }
     return value;
   }

@@ -64,6 +64,11 @@ export function encodeQos0(records: readonly SinkRecord[], from: number, to: num
   return buf;
 }
 
+/** CONNACK codes of a refused login: MQTT 3.1.1 (4, 5) and 5 (134, 135). */
+const AUTH_REFUSED = new Set([4, 5, 134, 135]);
+const NO_LOGIN_HINT =
+  'no broker login was found: give the address user info (mqtt://user:pass@host) or the sink credentials MQTT_USERNAME/MQTT_PASSWORD (files mqtt_username/mqtt_password in data_plane.credentials_dir, MQTT_USERNAME_FILE/MQTT_PASSWORD_FILE, or the variables)';
+
 export function createMqttWriter(spec: { address: string }, ctx: WriterContext): SinkWriter {
   const url = normalizeMqttAddress(spec.address);
   const idPrefix = ctx.options.mqttClientId || 'mapperkit';
@@ -72,7 +77,8 @@ export function createMqttWriter(spec: { address: string }, ctx: WriterContext):
   // sink credentials MQTT_USERNAME / MQTT_PASSWORD, found as the other sinks' are (credentials_dir
   // files mqtt_username / mqtt_password, *_FILE, env). Upstream's MQTT push has no login at all.
   const login: { username?: string; password?: string } = {};
-  if (!URL.canParse(url) || !new URL(url).username) {
+  const urlHasLogin = URL.canParse(url) && new URL(url).username !== '';
+  if (!urlHasLogin) {
     const username = ctx.credential('MQTT_USERNAME');
     const password = ctx.credential('MQTT_PASSWORD');
     if (username !== undefined) login.username = username;
@@ -89,9 +95,12 @@ export function createMqttWriter(spec: { address: string }, ctx: WriterContext):
   });
   let lastErr = '';
   client.on('error', (err: Error) => {
-    if (err.message !== lastErr) {
-      lastErr = err.message;
-      ctx.log.debug({ err: err.message }, 'mqtt connection error');
+    // A broker that wants a login while none was found: say where one is looked for.
+    const refused = AUTH_REFUSED.has((err as Error & { code?: unknown }).code as number);
+    const message = refused && !urlHasLogin && login.username === undefined && login.password === undefined ? `${err.message}; ${NO_LOGIN_HINT}` : err.message;
+    if (message !== lastErr) {
+      lastErr = message;
+      ctx.log.debug({ err: message }, 'mqtt connection error');
     }
   });
   client.on('connect', () => {
