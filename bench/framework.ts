@@ -5,7 +5,7 @@
 //   2. idle: one device, RSS at 10 s and over the last 20 s of IDLE_SECONDS (40), anonymous vs file-backed
 //   3. 1,000 RegisterDevice calls end to end (calls answered, then every device sampled)
 // Results: bench/results/framework.json (framework-plain-node.json with BENCH_PLAIN_NODE=1). Env: LOAD_SECONDS (default 120), WARMUP_SECONDS (20), DEVICES (1000),
-// PROPS (10), PARTS (load,idle,register; a partial run only prints), BENCH_PROFILE / BENCH_ALLOC_PROFILE (see mapper-child.mjs).
+// PROPS (10), REGISTER_RUNS (3), PARTS (load,idle,register; a partial run only prints), BENCH_PROFILE / BENCH_ALLOC_PROFILE (see mapper-child.mjs).
 // The mapper child runs with the environment the mapper images set (deploy/images/runtime-env.json: V8 semi-space
 // and malloc arenas); BENCH_PLAIN_NODE=1 runs it with node's defaults instead.
 import { execFile, execFileSync, fork, type ChildProcess } from 'node:child_process';
@@ -21,6 +21,8 @@ const LOAD_SECONDS = Number(process.env['LOAD_SECONDS'] ?? 120);
 const WARMUP_SECONDS = Number(process.env['WARMUP_SECONDS'] ?? 20);
 const DEVICES = Number(process.env['DEVICES'] ?? 1000);
 const PROPS = Number(process.env['PROPS'] ?? 10);
+/** Fresh mappers (each followed by a floor run) per mode of the Python registration client. */
+const REGISTER_RUNS = Math.max(1, Number(process.env['REGISTER_RUNS'] ?? 3));
 /** PARTS=load,idle,register (default all; register-python: only its Python grpcio runs; register-python-one: only the one-channel one); partial runs print their figures without writing the results file. */
 const PARTS = new Set((process.env['PARTS'] ?? 'load,idle,register').split(','));
 /** Extra node flags for the mapper child (e.g. BENCH_CHILD_NODE_ARGS=--perf-basic-prof to profile it with perf). */
@@ -383,24 +385,39 @@ async function registerFromCompiledClient(): Promise<Record<string, unknown>> {
           ...cpuSplit(atCalls, n),
         };
       });
-    const oneChannel = await run('one-channel');
     // PARTS=register-python-one: only the one-channel runs (e.g. for a profile of the mapper in it).
     const one = PARTS.has('register-python-one') && !PARTS.has('register-python') && !PARTS.has('register');
-    console.log(`[bench] the same, a new connection per call (as edgecore dials)`);
-    const dialPerCall = one ? undefined : await run('dial-per-call');
-    console.log(`[bench] the floor: the same calls against a gRPC server that answers at once (bench/floor-child.mjs)`);
-    const floorOneChannel = await floor('one-channel');
-    const floorDialPerCall = one ? undefined : await floor('dial-per-call');
+    // Runs of one build differ by ±30 % here: each mode runs REGISTER_RUNS times, a mapper then the
+    // floor, and reports medians, ranges and the median of the pairs' ratios.
+    const measureMode = async (mode: 'one-channel' | 'dial-per-call'): Promise<Record<string, unknown>> => {
+      const runs: { mapper: Record<string, unknown>; floor: Awaited<ReturnType<typeof pythonClient>> }[] = [];
+      for (let i = 0; i < REGISTER_RUNS; i++) {
+        console.log(`[bench] ${mode}, run ${i + 1} of ${REGISTER_RUNS}: a fresh mapper, then the floor (bench/floor-child.mjs)`);
+        runs.push({ mapper: await run(mode), floor: await floor(mode) });
+      }
+      const med = (xs: number[]): number => round(pct(xs, 50), 3);
+      const ms = runs.map((r) => r.mapper['allAnsweredMs'] as number);
+      const floorMs = runs.map((r) => r.floor.allAnsweredMs);
+      return {
+        allAnsweredMs: med(ms),
+        rangeMs: [Math.min(...ms), Math.max(...ms)],
+        floorAllAnsweredMs: med(floorMs),
+        floorRangeMs: [Math.min(...floorMs), Math.max(...floorMs)],
+        ratioToFloor: round(pct(runs.map((_, i) => ms[i]! / floorMs[i]!), 50), 2),
+        mapperMainThreadCpuMsPerCall: med(runs.map((r) => r.mapper['mapperMainThreadCpuMsPerCall'] as number)),
+        mapperHelperThreadsCpuMsPerCall: med(runs.map((r) => r.mapper['mapperHelperThreadsCpuMsPerCall'] as number)),
+        runs,
+      };
+    };
+    const oneChannel = await measureMode('one-channel');
+    const dialPerCall = one ? undefined : await measureMode('dial-per-call');
     return {
       client: 'Python grpcio 1.51 (Debian), sequential unary calls; the request messages are built before the clock starts',
       calls: n,
-      ...oneChannel,
+      runsPerMode: REGISTER_RUNS,
+      floor: "the same client and calls against a server that answers each call at once with an empty message, after loading the mapper's npm dependencies (bench/floor-child.mjs); a fresh one for each run",
+      oneChannel,
       dialPerCall,
-      floor: {
-        note: "the same client and calls against a server that answers each call at once with an empty message, after loading the mapper's npm dependencies (bench/floor-child.mjs); a fresh one for each run",
-        oneChannel: floorOneChannel,
-        dialPerCall: floorDialPerCall,
-      },
       goalMs: 2000,
     };
   } finally {
