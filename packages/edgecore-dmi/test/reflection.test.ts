@@ -5,16 +5,12 @@
 // the framework's, which implements reflection for both sides). The expected field numbers and types are
 // upstream's v1beta1 table, not read from our proto.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 // The framework's runner of the Python reflection client (it implements reflection for both sides).
-import { pythonReflection as client } from '../../mapper-framework/test/python-reflection.ts';
+import { assertPythonGrpc, pythonReflection as client, type ReflectionAnswer as Json, reflect } from '../../mapper-framework/test/python-reflection.ts';
 import type { EdgecoreDmi } from '../src/index.js';
 import { startServer, TempDir } from './helpers.ts';
 
-const PY = '/usr/bin/python3';
-
-type Json = Record<string, any>;
 // descriptor.proto FieldDescriptorProto.Type values.
 const TYPE_STRING = 9;
 const TYPE_MESSAGE = 11;
@@ -26,15 +22,8 @@ describe('gRPC server reflection, read by Python grpcio', () => {
   let server: EdgecoreDmi;
   let off: EdgecoreDmi;
 
-  async function reflect(socket: string, ...symbols: string[]): Promise<Json> {
-    const r = await client(socket, symbols);
-    assert.equal(r.status, 0, r.stderr);
-    return JSON.parse(r.stdout) as Json;
-  }
-
   before(async () => {
-    const probe = spawnSync(PY, ['-c', 'import grpc, grpc_tools'], { encoding: 'utf8' });
-    assert.equal(probe.status, 0, `Debian python3-grpcio and python3-grpc-tools are required (scripts/setup-peers.sh installs them): ${probe.stderr}`);
+    assertPythonGrpc();
     server = await startServer(dir);
     off = await startServer(dir, { socketPath: dir.join('off.sock'), dbPath: ':memory:', reflection: false });
   });

@@ -4,7 +4,6 @@
 // API proto, decoding the descriptors with protobuf's own descriptor_pb2. Expected field numbers and types
 // are upstream's v1beta1 table, not read from our proto. Reflection is loaded on the first request only.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,21 +11,12 @@ import { type ClientDuplexStream, credentials, makeGenericClientConstructor, typ
 import { createLogger, createMapper, type MapperHandle } from '@mapperkit/framework';
 import { TestEdgecore } from '@mapperkit/framework/testing';
 import { fakeDriver, mapperConfigYaml, newWorld, tempDir } from './helpers.ts';
-import { pythonReflection } from './python-reflection.ts';
+import { assertPythonGrpc, type ReflectionAnswer as Json, reflect } from './python-reflection.ts';
 
-const PY = '/usr/bin/python3';
 const require = createRequire(import.meta.url);
 // descriptor.proto FieldDescriptorProto.Type values.
 const TYPE_STRING = 9;
 const TYPE_MESSAGE = 11;
-
-type Json = Record<string, any>;
-
-async function reflect(socket: string, ...symbols: string[]): Promise<Json> {
-  const r = await pythonReflection(socket, symbols);
-  assert.equal(r.status, 0, r.stderr);
-  return JSON.parse(r.stdout) as Json;
-}
 
 const reflectionLoaded = (): boolean => Object.keys(require.cache).some((k) => k.includes('/@grpc/reflection/'));
 
@@ -37,8 +27,7 @@ describe("gRPC server reflection on the mapper's socket, read by Python grpcio",
   const socket = join(dir, 'mapper.sock');
 
   before(async () => {
-    const probe = spawnSync(PY, ['-c', 'import grpc, grpc_tools'], { encoding: 'utf8' });
-    assert.equal(probe.status, 0, `Debian python3-grpcio and python3-grpc-tools are required (scripts/setup-peers.sh installs them): ${probe.stderr}`);
+    assertPythonGrpc();
     ec = await TestEdgecore.start({ socketPath: join(dir, 'dmi.sock'), devices: [], models: [] });
     mapper = await createMapper({ driver: fakeDriver(newWorld()), config: mapperConfigYaml(dir), logger: createLogger({ level: 'silent' }) });
     await mapper.whenRegistered();

@@ -84,6 +84,7 @@ export function createMqttWriter(spec: { address: string }, ctx: WriterContext):
     if (username !== undefined) login.username = username;
     if (password !== undefined) login.password = password;
   }
+  const noLoginFound = !urlHasLogin && login.username === undefined && login.password === undefined;
   const client = mqtt.connect(url, {
     ...login,
     clientId,
@@ -97,7 +98,7 @@ export function createMqttWriter(spec: { address: string }, ctx: WriterContext):
   client.on('error', (err: Error) => {
     // A broker that wants a login while none was found: say where one is looked for.
     const refused = AUTH_REFUSED.has((err as Error & { code?: unknown }).code as number);
-    const message = refused && !urlHasLogin && login.username === undefined && login.password === undefined ? `${err.message}; ${NO_LOGIN_HINT}` : err.message;
+    const message = refused && noLoginFound ? `${err.message}; ${NO_LOGIN_HINT}` : err.message;
     if (message !== lastErr) {
       lastErr = message;
       ctx.log.debug({ err: message }, 'mqtt connection error');
