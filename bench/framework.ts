@@ -81,6 +81,10 @@ class Child {
     this.proc.on('message', (m: { cmd: string; data: unknown }) => this.waiting.get(m.cmd)?.(m.data));
   }
 
+  get pid(): number {
+    return this.proc.pid!;
+  }
+
   call<T>(cmd: string): Promise<T> {
     return new Promise((res) => {
       this.waiting.set(cmd, (d) => res(d as T));
@@ -148,8 +152,6 @@ interface Measure {
   rssLastMB: number;
   rssFirstMB: number;
   rssSeriesMB: number[];
-  rssAnonMB: number;
-  rssFileMB: number;
   heapUsedMB: number;
   heapTotalMB: number;
   externalMB: number;
@@ -259,6 +261,8 @@ async function idleMapper(seconds: number): Promise<Record<string, unknown>> {
     const at10s = await child.call<Measure>('measure');
     await sleep((seconds - 10) * 1000);
     const m = await child.call<Measure>('measure');
+    // Anonymous (V8 heap, malloc) vs file-backed (the node binary's code, libraries), as for the floors.
+    const split = rssOf(child.pid);
     const last20s = m.rssSeriesMB.slice(-20);
     return {
       devices: 1,
@@ -266,8 +270,8 @@ async function idleMapper(seconds: number): Promise<Record<string, unknown>> {
       rssMB: round(pct(last20s, 50), 1),
       rssMaxLast20sMB: round(Math.max(...last20s), 1),
       rssAt10sMB: round(at10s.rssLastMB, 1),
-      rssAnonymousMB: round(m.rssAnonMB, 1),
-      rssFileBackedMB: round(m.rssFileMB, 1),
+      rssAnonymousMB: round(split.anon, 1),
+      rssFileBackedMB: round(split.file, 1),
       rssSeriesMB: m.rssSeriesMB,
       heapTotalMB: round(m.heapTotalMB, 1),
       cpuShareOfOneCore: round(m.cpuShareOfOneCore, 4),

@@ -65,12 +65,6 @@ let consumerMark = [0, 0, 0];
 const rss = [];
 let rssTimer;
 
-function rssSplit() {
-  const status = readFileSync('/proc/self/status', 'utf8');
-  const kB = (key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-  return { rssAnonMB: kB('RssAnon') / 1e6, rssFileMB: kB('RssFile') / 1e6 };
-}
-
 // CPU time by thread (Linux): the main thread, and the others (V8's compiler and GC helpers,
 // libuv's pool). A fresh process's optimizing compiles run on the helpers.
 const CLOCK_TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
@@ -205,8 +199,6 @@ process.on('message', async (msg) => {
         rssFirstMB: rss[0] / 1e6,
         rssMinMB: Math.min(...rss) / 1e6,
         rssSeriesMB: rss.map((r) => Math.round(r / 1e5) / 10),
-        // RSS split (Linux): anonymous (V8 heap, malloc) vs file-backed (the node binary's code, libraries).
-        ...rssSplit(),
         heapUsedMB: mem.heapUsed / 1e6,
         tickLagP50: s.tickLagP50,
         tickLagP99: s.tickLagP99,
